@@ -1,0 +1,91 @@
+"""The ``Analysis`` result: one per track, with a stable JSON form.
+
+``Analysis.to_dict()`` / ``Analysis.from_dict()`` round-trip exactly; ``SCHEMA_VERSION`` changes
+only when the JSON shape changes. ``model_version`` names the ONNX models and genre prototypes
+that produced the numbers (``earworm reindex`` re-analyses older ones).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Segment:
+    """One 3-second stretch of the track and its genre shares (summing to 1)."""
+
+    start_s: float
+    end_s: float
+    genres: dict[str, float]
+
+
+@dataclass(frozen=True)
+class Descriptors:
+    tempo_bpm: float | None  # None where no steady beat was found
+    tempo_confidence: float
+    key: str | None  # pitch class name, e.g. "F#"; None for atonal/unpitched input
+    mode: str | None  # "major" | "minor"
+    key_confidence: float
+    loudness_db: float  # mean RMS level in dBFS
+    brightness_hz: float  # mean spectral centroid
+    duration_s: float
+
+
+@dataclass(frozen=True)
+class Coverage:
+    """What part of the track the numbers describe (long tracks are sampled evenly)."""
+
+    duration_s: float
+    analysed_s: float
+    segments: int
+    sampled: bool  # True when only evenly spaced stretches were analysed
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """Everything Earworm knows about one track.
+
+    ``embedding`` is an L2-normalised float32 vector: cosine similarity (a dot product) between two
+    embeddings is the similarity used for recommendations and retrieval evaluation.
+    ``is_music`` is False for speech, silence and noise; then ``not_music_reason`` says which and
+    the genre fields are empty.
+    """
+
+    model_version: str
+    embedding: np.ndarray  # [D] float32, unit norm
+    genres: dict[str, float]  # whole-track shares over the genre vocabulary, sorted, sum to 1
+    timeline: list[Segment]
+    tags: dict[str, dict[str, float]]  # {"mood": {...}, "era": {...}, "vocals": {...}, "instruments": {...}}
+    descriptors: Descriptors
+    coverage: Coverage
+    is_music: bool = True
+    not_music_reason: str | None = None  # "silence" | "speech" | "noise"
+    music_confidence: float = 1.0
+    content_hash: str = ""  # sha256 of the input bytes
+    title: str = ""
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def top_genre(self) -> str | None:
+        return next(iter(self.genres), None) if self.is_music else None
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["schema_version"] = SCHEMA_VERSION
+        d["embedding"] = [round(float(v), 7) for v in self.embedding]
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Analysis:
+        d = dict(d)
+        d.pop("schema_version", None)
+        d["embedding"] = np.asarray(d["embedding"], dtype=np.float32)
+        d["timeline"] = [Segment(**s) for s in d["timeline"]]
+        d["descriptors"] = Descriptors(**d["descriptors"])
+        d["coverage"] = Coverage(**d["coverage"])
+        return cls(**d)
