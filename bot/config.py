@@ -1,0 +1,366 @@
+"""Configuration from the environment (and an optional ``.env`` file).
+
+Every setting has an environment variable, ``EARWORM_<FIELD NAME>`` in upper case, except the bot
+token, which is ``DISCORD_TOKEN``. Values are validated when the settings are loaded; all problems
+are collected into one :class:`ConfigError`, one line per variable::
+
+    EARWORM_WORKERS: must be a whole number from 1 to 64, got 'abc'
+
+The real environment wins over ``.env``. An empty value counts as unset (the default applies).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import logging
+import math
+import os
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+log = logging.getLogger(__name__)
+
+__all__ = ["ConfigError", "Settings", "default_workers", "parse_env_file"]
+
+MiB = 1024 * 1024
+TOKEN_ENV = "DISCORD_TOKEN"
+PREFIX = "EARWORM_"
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+class ConfigError(ValueError):
+    """One or more settings are missing or invalid; ``problems`` lists each one."""
+
+    def __init__(self, problems: list[str] | str) -> None:
+        self.problems: list[str] = [problems] if isinstance(problems, str) else list(problems)
+        super().__init__(self._render())
+
+    def _render(self) -> str:
+        if len(self.problems) == 1:
+            return f"Invalid configuration: {self.problems[0]}"
+        lines = "\n".join(f"  - {p}" for p in self.problems)
+        return f"Invalid configuration ({len(self.problems)} problems):\n{lines}"
+
+
+def default_workers() -> int:
+    """The CPUs this process may use (affinity-aware), clamped to 1..64."""
+    try:
+        n = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        n = os.cpu_count() or 1
+    return max(1, min(64, n))
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything configurable about Earworm. Build it with :meth:`from_env`."""
+
+    #: Bot token; required only to run the bot (see :meth:`require_token`). Never printed.
+    discord_token: str | None = field(default=None, repr=False)
+    database_path: Path = Path("data/earworm.db")
+    #: Analysis worker processes.
+    workers: int = field(default_factory=default_workers)
+    #: Longest one analysis job may run before its worker is replaced.
+    job_timeout_s: float = 120.0
+    #: Largest Discord attachment accepted for analysis.
+    max_attachment_bytes: int = 25 * MiB
+    #: Largest download accepted from a link.
+    max_download_bytes: int = 50 * MiB
+    #: Longest decoded audio accepted (checked before decoding everything).
+    max_duration_s: float = 20 * 60.0
+    download_timeout_s: float = 60.0
+    #: Most tracks taken from one playlist link.
+    max_playlist_items: int = 10
+    #: Allow links to private, loopback and link-local addresses (tests only).
+    allow_private_links: bool = False
+    per_user_concurrent_jobs: int = 2
+    per_user_jobs_per_minute: int = 6
+    #: Jobs waiting for a worker before new ones are refused with "busy, try again".
+    max_queue: int = 32
+    #: When set, app commands sync to this guild only (instantly) instead of globally.
+    dev_guild_id: int | None = None
+    #: Override for ``discord.http.Route.BASE`` (e.g. ``http://127.0.0.1:8080/api/v10``).
+    api_base_url: str | None = None
+    #: Override for ``DiscordWebSocket.DEFAULT_GATEWAY`` (e.g. ``ws://127.0.0.1:8080/gw``).
+    gateway_url: str | None = None
+    log_level: str = "INFO"
+
+    # ------------------------------------------------------------------ loading
+
+    @classmethod
+    def env_name(cls, field_name: str) -> str:
+        """The environment variable for a field: ``workers`` -> ``EARWORM_WORKERS``."""
+        return TOKEN_ENV if field_name == "discord_token" else PREFIX + field_name.upper()
+
+    @classmethod
+    def from_env(
+        cls,
+        environ: Mapping[str, str] | None = None,
+        env_file: Path | str | None = Path(".env"),
+    ) -> Settings:
+        """Read and validate the settings.
+
+        ``environ`` defaults to ``os.environ``. ``env_file`` is read if it exists (a missing file
+        is not an error); pass ``None`` to skip it. Raises :class:`ConfigError` listing every
+        invalid value.
+        """
+        if environ is None:
+            environ = os.environ
+        problems: list[str] = []
+        values: dict[str, str] = {}
+        if env_file is not None:
+            path = Path(env_file)
+            if path.is_file():
+                file_values, file_problems = parse_env_file(path)
+                values.update(file_values)
+                problems.extend(file_problems)
+        values.update({k: v for k, v in environ.items() if k == TOKEN_ENV or k.startswith(PREFIX)})
+
+        kwargs: dict[str, Any] = {}
+        for f in dataclasses.fields(cls):
+            name = cls.env_name(f.name)
+            raw = values.get(name, "").strip()
+            if raw == "":
+                continue  # unset or empty: the default applies
+            parser = _PARSERS[f.name]
+            try:
+                kwargs[f.name] = parser(raw)
+            except ValueError as exc:
+                problems.append(
+                    f"{name}: {exc}, got {raw!r}" if f.name != "discord_token" else f"{name}: {exc}"
+                )
+
+        _warn_unknown(values)
+        if problems:
+            raise ConfigError(problems)
+        return cls(**kwargs)
+
+    def require_token(self) -> str:
+        """The bot token, or a :class:`ConfigError` saying how to provide it."""
+        if not self.discord_token:
+            raise ConfigError(
+                f"{TOKEN_ENV}: required to run the bot; set it in the environment or in .env "
+                "(Discord developer portal > your application > Bot > Reset Token)"
+            )
+        return self.discord_token
+
+    def describe(self) -> str:
+        """The settings as ``ENV_NAME = value`` lines, the token masked."""
+        lines = []
+        width = max(len(self.env_name(f.name)) for f in dataclasses.fields(self))
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if f.name == "discord_token":
+                shown = "<not set>" if not value else "<set, hidden>"
+            elif value is None:
+                shown = "<not set>"
+            else:
+                shown = str(value)
+            lines.append(f"{self.env_name(f.name).ljust(width)} = {shown}")
+        return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------- parsers
+
+
+def _int_range(lo: int, hi: int | None, what: str = "a whole number") -> Callable[[str], int]:
+    def parse(raw: str) -> int:
+        message = (
+            f"must be {what} from {lo} to {hi}"
+            if hi is not None
+            else f"must be {what} of at least {lo}"
+        )
+        try:
+            value = int(raw.replace("_", ""))
+        except ValueError:
+            raise ValueError(message) from None
+        if value < lo or (hi is not None and value > hi):
+            raise ValueError(message)
+        return value
+
+    return parse
+
+
+def _seconds(lo_exclusive: float = 0.0, hi: float = 7 * 24 * 3600.0) -> Callable[[str], float]:
+    def parse(raw: str) -> float:
+        message = f"must be a number of seconds greater than {lo_exclusive:g} and at most {hi:g}"
+        try:
+            value = float(raw)
+        except ValueError:
+            raise ValueError(message) from None
+        if not math.isfinite(value) or value <= lo_exclusive or value > hi:
+            raise ValueError(message)
+        return value
+
+    return parse
+
+
+_SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmg]i?b?|b)?\s*$", re.IGNORECASE)
+_SIZE_UNITS = {
+    "": 1, "b": 1,
+    "k": 1000, "kb": 1000, "ki": 1024, "kib": 1024,
+    "m": 1000**2, "mb": 1000**2, "mi": 1024**2, "mib": 1024**2,
+    "g": 1000**3, "gb": 1000**3, "gi": 1024**3, "gib": 1024**3,
+}  # fmt: skip
+
+
+def _byte_size(raw: str) -> int:
+    """Bytes: ``26214400``, ``25MiB`` (binary) or ``25MB`` (decimal)."""
+    message = "must be a size in bytes greater than 0 (e.g. 26214400, 25MiB or 25MB)"
+    m = _SIZE_RE.match(raw.replace("_", ""))
+    if not m:
+        raise ValueError(message)
+    value = float(m.group(1)) * _SIZE_UNITS[(m.group(2) or "").lower()]
+    if value < 1 or value > 2**53:
+        raise ValueError(message)
+    return int(value)
+
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+def _bool(raw: str) -> bool:
+    v = raw.lower()
+    if v in _TRUE:
+        return True
+    if v in _FALSE:
+        return False
+    raise ValueError("must be one of 1/0, true/false, yes/no")
+
+
+def _snowflake(raw: str) -> int:
+    message = "must be a Discord ID (a whole number, e.g. 123456789012345678)"
+    if not raw.isdigit():
+        raise ValueError(message)
+    value = int(raw)
+    if not 0 < value < 2**64:
+        raise ValueError(message)
+    return value
+
+
+def _url(schemes: tuple[str, ...], example: str) -> Callable[[str], str]:
+    def parse(raw: str) -> str:
+        parts = urlsplit(raw)
+        if parts.scheme not in schemes or not parts.netloc:
+            raise ValueError(f"must be a {' or '.join(schemes)} URL such as {example}")
+        return raw.rstrip("/") if parts.scheme.startswith("http") else raw
+
+    return parse
+
+
+def _log_level(raw: str) -> str:
+    v = raw.upper()
+    if v not in LOG_LEVELS:
+        raise ValueError(f"must be one of {', '.join(LOG_LEVELS)}")
+    return v
+
+
+def _token(raw: str) -> str:
+    if any(c.isspace() for c in raw):
+        raise ValueError("must not contain spaces (paste the token only, without 'Bot ')")
+    return raw
+
+
+def _path(raw: str) -> Path:
+    return Path(raw).expanduser()
+
+
+_PARSERS: dict[str, Callable[[str], Any]] = {
+    "discord_token": _token,
+    "database_path": _path,
+    "workers": _int_range(1, 64),
+    "job_timeout_s": _seconds(),
+    "max_attachment_bytes": _byte_size,
+    "max_download_bytes": _byte_size,
+    "max_duration_s": _seconds(),
+    "download_timeout_s": _seconds(),
+    "max_playlist_items": _int_range(1, 1000),
+    "allow_private_links": _bool,
+    "per_user_concurrent_jobs": _int_range(1, 100),
+    "per_user_jobs_per_minute": _int_range(1, 10_000),
+    "max_queue": _int_range(1, 100_000),
+    "dev_guild_id": _snowflake,
+    "api_base_url": _url(("http", "https"), "http://127.0.0.1:8080/api/v10"),
+    "gateway_url": _url(("ws", "wss"), "ws://127.0.0.1:8080/gw"),
+    "log_level": _log_level,
+}
+assert set(_PARSERS) == {f.name for f in dataclasses.fields(Settings)}
+
+
+def _warn_unknown(values: Mapping[str, str]) -> None:
+    known = {Settings.env_name(f.name) for f in dataclasses.fields(Settings)}
+    for name in sorted(values):
+        if name.startswith(PREFIX) and name not in known:
+            close = difflib.get_close_matches(name, known, n=1)
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            log.warning("Ignoring unknown setting %s%s", name, hint)
+
+
+# ---------------------------------------------------------------------- .env
+
+
+_KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", '"': '"', "\\": "\\", "$": "$"}
+
+
+def parse_env_file(path: Path) -> tuple[dict[str, str], list[str]]:
+    """Parse a ``.env`` file: ``KEY=VALUE`` lines, optional ``export``, ``#`` comments,
+    single quotes (literal) and double quotes (``\\n``-style escapes). Returns the values and
+    one problem string per line that could not be parsed."""
+    values: dict[str, str] = {}
+    problems: list[str] = []
+    for lineno, line in enumerate(path.read_text(encoding="utf-8-sig").splitlines(), 1):
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        if stripped.startswith("export "):
+            stripped = stripped[len("export ") :].lstrip()
+        key, sep, rest = stripped.partition("=")
+        key = key.strip()
+        if not sep or not _KEY_RE.match(key):
+            problems.append(f"{path}:{lineno}: expected KEY=VALUE, got {line.strip()!r}")
+            continue
+        try:
+            values[key] = _env_value(rest.strip())
+        except ValueError as exc:
+            problems.append(f"{path}:{lineno}: {key}: {exc}")
+    return values, problems
+
+
+def _env_value(rest: str) -> str:
+    if rest[:1] == "'":
+        end = rest.find("'", 1)
+        if end < 0:
+            raise ValueError("unterminated single quote")
+        _check_trailing(rest[end + 1 :])
+        return rest[1:end]
+    if rest[:1] == '"':
+        out: list[str] = []
+        i = 1
+        while i < len(rest):
+            c = rest[i]
+            if c == "\\" and i + 1 < len(rest):
+                out.append(_ESCAPES.get(rest[i + 1], "\\" + rest[i + 1]))
+                i += 2
+                continue
+            if c == '"':
+                _check_trailing(rest[i + 1 :])
+                return "".join(out)
+            out.append(c)
+            i += 1
+        raise ValueError("unterminated double quote")
+    # Unquoted: an inline comment starts at " #".
+    m = re.search(r"\s#", rest)
+    return (rest[: m.start()] if m else rest).strip()
+
+
+def _check_trailing(tail: str) -> None:
+    tail = tail.strip()
+    if tail and not tail.startswith("#"):
+        raise ValueError(f"unexpected text after the closing quote: {tail!r}")

@@ -1,0 +1,120 @@
+"""Benchmark the analysis engine: per-stage times, end-to-end vs encoder, workers, memory, cold start.
+
+    .venv/bin/python tests/bench/bench_analysis.py [--runs 7] [--json out.json]
+
+Inputs are real recordings: a 30 s excerpt of vibe_ace.ogg and a 4 min song made of the
+bundled fixtures end to end, written as Ogg Vorbis (decode cost included).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import resource
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO))
+
+from inference.analysis import Analyzer  # noqa: E402
+from inference.audio import decode  # noqa: E402
+from inference.frontend import log_mel, to_patches  # noqa: E402
+
+FIXTURES = REPO / "tests" / "fixtures"
+
+
+def make_inputs(tmp: Path) -> dict[str, Path]:
+    clip, _ = decode(FIXTURES / "vibe_ace.ogg")
+    song = np.concatenate([decode(FIXTURES / f)[0] for f in ("lets_go_fishin.ogg", "sugar_plum_fairy.ogg")])
+    paths = {"30s": tmp / "clip30.ogg", "4min": tmp / "song4min.ogg"}
+    sf.write(paths["30s"], clip[: 16000 * 30], 16000, format="OGG", subtype="VORBIS")
+    sf.write(paths["4min"], song[: 16000 * 240], 16000, format="OGG", subtype="VORBIS")
+    return paths
+
+
+def median_stages(analyzer: Analyzer, path: Path, runs: int) -> dict[str, float]:
+    analyzer.analyze(path)  # warm
+    samples = [analyzer.analyze(path).timings_ms for _ in range(runs)]
+    return {k: round(statistics.median(s[k] for s in samples), 1) for k in samples[0]}
+
+
+def encoder_alone(analyzer: Analyzer, path: Path, runs: int) -> float:
+    patches = to_patches(log_mel(decode(path)[0]))
+    analyzer.models.encode(patches)
+    times = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        analyzer.models.encode(patches)
+        times.append((time.perf_counter() - t) * 1000)
+    return round(statistics.median(times), 1)
+
+
+def _worker_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+async def pool_numbers(path: Path, workers: int, jobs: int) -> dict[str, float]:
+    from inference.analysis import analyze_job, init_worker
+    from inference.pool import WorkerPool
+
+    t = time.perf_counter()
+    pool = WorkerPool(workers=workers, initializer=init_worker, max_queue=jobs + 4)
+    await pool.start()
+    cold = time.perf_counter() - t
+    try:
+        await asyncio.gather(*(pool.submit(analyze_job, str(path)) for _ in range(workers)))  # warm
+        t = time.perf_counter()
+        await asyncio.gather(*(pool.submit(analyze_job, str(path)) for _ in range(jobs)))
+        wall = time.perf_counter() - t
+        rss = await asyncio.gather(*(pool.submit(_worker_rss_mb) for _ in range(workers)))
+    finally:
+        await pool.close()
+    return {
+        "workers": workers,
+        "cold_start_s": round(cold, 2),
+        "per_track_s": round(wall / jobs, 3),
+        "tracks_per_min": round(60 * jobs / wall, 1),
+        "peak_rss_mb_per_worker": round(max(rss), 1),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args()
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    report: dict = {"machine": f"{os.cpu_count()} cores"}
+    with tempfile.TemporaryDirectory() as tmp:
+        inputs = make_inputs(Path(tmp))
+        t = time.perf_counter()
+        analyzer = Analyzer.load(threads=1)
+        report["load_models_s"] = round(time.perf_counter() - t, 3)
+        for name, path in inputs.items():
+            stages = median_stages(analyzer, path, args.runs)
+            enc = encoder_alone(analyzer, path, args.runs)
+            report[name] = {
+                "one_worker_stages_ms": stages,
+                "encoder_alone_ms": enc,
+                "end_to_end_over_encoder": round(stages["total"] / enc, 2),
+                "descriptors_share": round(stages["descriptors"] / stages["total"], 3),
+            }
+        for name in ("30s", "4min"):
+            report[name]["all_workers"] = asyncio.run(pool_numbers(inputs[name], os.cpu_count() or 1, 8))
+            report[name]["one_worker_pool"] = asyncio.run(pool_numbers(inputs[name], 1, 4))
+    print(json.dumps(report, indent=2))
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()

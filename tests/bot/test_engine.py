@@ -1,0 +1,55 @@
+"""The analysis engine: real workers with the real models, crash and hang recovery, cancellation."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from bot.engine import AnalysisEngine, EngineConfig
+from inference.errors import JobTimeout, UnsupportedFormat, WorkerCrashed
+from tests.audio_helpers import fixture_path
+from tests.inference import pool_jobs
+
+
+@pytest.fixture
+async def engine():
+    async with AnalysisEngine(EngineConfig(workers=2, job_timeout_s=20)) as eng:
+        yield eng
+
+
+async def test_analyses_in_workers_match_in_process(engine: AnalysisEngine) -> None:
+    a, b = await asyncio.gather(engine.analyze(fixture_path("vibe_ace.ogg")), engine.analyze(fixture_path("hungarian_dance_5.ogg")))
+    assert a.top_genre == "jazz" and b.top_genre == "classical"
+
+
+async def test_bytes_input_and_bad_input_error_comes_back_as_itself(engine: AnalysisEngine) -> None:
+    r = await engine.analyze(fixture_path("solo_trumpet.ogg").read_bytes(), "trumpet")
+    assert r.title == "trumpet" and r.is_music
+    with pytest.raises(UnsupportedFormat):
+        await engine.analyze(b"\x89PNG\r\n\x1a\n" + b"\0" * 100, "cover.mp3")
+
+
+async def test_crash_fails_only_that_job_and_the_next_analysis_works(engine: AnalysisEngine) -> None:
+    crash = asyncio.create_task(engine.pool.submit(pool_jobs.crash_exit))
+    other = asyncio.create_task(engine.analyze(fixture_path("vibe_ace.ogg")))
+    with pytest.raises(WorkerCrashed):
+        await crash
+    assert (await other).top_genre == "jazz"
+    assert (await engine.analyze(fixture_path("solo_trumpet.ogg"))).is_music
+    assert engine.pool.stats().crashes == 1
+
+
+async def test_hung_job_times_out_and_the_pool_recovers(engine: AnalysisEngine) -> None:
+    with pytest.raises(JobTimeout):
+        await engine.pool.submit(pool_jobs.hang, timeout_s=1.0)
+    assert (await engine.analyze(fixture_path("solo_trumpet.ogg"))).is_music
+
+
+async def test_cancelled_analysis_frees_the_worker(engine: AnalysisEngine) -> None:
+    job = asyncio.create_task(engine.pool.submit(pool_jobs.spin, 30))
+    await asyncio.sleep(0.5)
+    job.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await job
+    assert (await engine.analyze(fixture_path("solo_trumpet.ogg"))).is_music

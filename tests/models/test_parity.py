@@ -1,0 +1,52 @@
+"""The committed ONNX models still compute what the export computed (models/reference_outputs.npz)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from inference.frontend import log_mel, to_patches
+from inference.models import MODELS_DIR, ModelSet
+from tests.audio_helpers import load_fixture
+
+
+@pytest.fixture(scope="module")
+def models() -> ModelSet:
+    return ModelSet(threads=1)
+
+
+@pytest.fixture(scope="module")
+def reference() -> dict[str, np.ndarray]:
+    with np.load(MODELS_DIR / "reference_outputs.npz") as z:
+        return {k: z[k] for k in z.files}
+
+
+def test_encoder_and_heads_match_export(models: ModelSet, reference: dict[str, np.ndarray]) -> None:
+    out = models.run(reference["patches"])
+    np.testing.assert_allclose(out.embedding, reference["embedding"], atol=1e-4)
+    np.testing.assert_allclose(out.mean_pool, reference["mean_pool"], atol=1e-4)
+    np.testing.assert_allclose(out.max_pool, reference["max_pool"], rtol=1e-4, atol=2e-3)
+    np.testing.assert_allclose(out.msd_tags, reference["msd_tags"], atol=1e-5)
+    np.testing.assert_allclose(out.mtt_tags, reference["mtt_tags"], atol=1e-5)
+
+
+def test_front_end_reproduces_reference_patches(reference: dict[str, np.ndarray]) -> None:
+    """The numpy front end of today gives the patches the export used (vibe_ace.ogg, first 4)."""
+    patches = to_patches(log_mel(load_fixture("vibe_ace.ogg")))[: len(reference["patches"])]
+    # The export decoded with ffmpeg, the runtime with libsndfile + soxr: resampler differences only.
+    assert np.median(np.abs(patches - reference["patches"])) < 0.02
+
+
+def test_reference_clip_tags_are_musical(models: ModelSet, reference: dict[str, np.ndarray]) -> None:
+    """A jazz vibraphone clip: 'jazz' is among the top MSD tags of the exported head."""
+    top = np.argsort(-reference["msd_tags"].mean(0))[:3]
+    assert "jazz" in [models.msd_labels[i] for i in top]
+
+
+def test_parity_with_tensorflow_was_recorded() -> None:
+    parity = json.loads((MODELS_DIR / "parity.json").read_text())["parity_max_abs_diff"]
+    assert parity["MSD_musicnn"]["taggram"] < 1e-4
+    assert parity["MSD_musicnn"]["embedding"] < 1e-3
+    assert parity["msd_head_vs_full_graph"]["tags"] < 1e-4
