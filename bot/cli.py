@@ -31,6 +31,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--workers", type=int, default=None, help="analysis worker processes (default: CPU count)")
 
+    p = sub.add_parser("run", help="run the Discord bot (token and settings from the environment / .env)")
+    p.add_argument("--check", action="store_true", help="validate the settings, print them (token masked) and exit")
+
     from bot import cli_catalog
 
     cli_catalog.add_commands(sub)
@@ -64,6 +67,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         from bot.cli_eval import run_eval
 
         return run_eval(args)
+    if args.command == "run":
+        from bot.cli_run import run_discord
+
+        return run_discord(args)
     raise SystemExit(f"unknown command {args.command}")
 
 

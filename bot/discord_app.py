@@ -47,6 +47,12 @@ log = logging.getLogger(__name__)
 #: skipped with a warning; one that exists but fails to import stops the bot.
 COGS: list[str] = [
     "bot.cogs.help",
+    "bot.cogs.classify",
+    "bot.cogs.likes",
+    "bot.cogs.recommend",
+    "bot.cogs.party",
+    "bot.cogs.forget",
+    "bot.cogs.catalog",
 ]
 
 UNEXPECTED_ERROR_MESSAGE = "Something went wrong on my side; it has been logged."

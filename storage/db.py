@@ -748,6 +748,16 @@ class Database:
             genre_mix=mix,
         )
 
+    async def set_track_source(self, guild_id: int, track_id: int, source_url: str | None) -> bool:
+        """Point a catalog entry at where it can be found (e.g. the Discord message that shows it,
+        known only after the message is posted)."""
+        async with self._write() as conn:
+            cur = await conn.execute(
+                "UPDATE tracks SET source_url = ? WHERE guild_id = ? AND id = ?",
+                (source_url, guild_id, track_id),
+            )
+            return cur.rowcount > 0
+
     async def track_descriptors(self, guild_id: int) -> dict[int, dict[str, Any]]:
         """{track id: its analysis' descriptors} for a guild (tempo and key for playlists)."""
         rows = await self._all(

@@ -86,3 +86,21 @@ async def running_bot(
         problems.append(str(exc))
     if problems:
         pytest.fail("\n\n".join(problems), pytrace=False)
+
+
+@pytest.fixture
+async def earworm_service(tmp_path: Path) -> AsyncIterator[Any]:
+    """The real application service: a SQLite file in tmp_path and 2 analysis workers."""
+    from bot.engine import EngineConfig
+    from bot.service import EarwormService
+    from inference.fetch import FetchLimits
+
+    service = await EarwormService.open(
+        tmp_path / "earworm.db",
+        EngineConfig(workers=2, job_timeout_s=60, max_queue=32),
+        FetchLimits(allow_private=True, timeout_s=30),
+    )
+    try:
+        yield service
+    finally:
+        await service.aclose()
