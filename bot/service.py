@@ -34,6 +34,7 @@ from inference.recommend import (
 from inference.result import Analysis
 from storage.db import Database
 from storage.records import ForgetReport, SourceKind, TrackRecord
+from storage.vectors import IndexCache
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +88,8 @@ class EarwormService:
         self._catalogs: dict[int, Catalog] = {}
         self._catalog_locks: dict[int, asyncio.Lock] = {}
         self._unsubscribe = db.subscribe(self._on_storage_event)
+        # Nearest-neighbour search per guild (exact, or an approximate index for large catalogs).
+        self.index = IndexCache(db, model_version=self.model_version)
 
     @classmethod
     async def open(cls, db_path: str | os.PathLike, engine_config: EngineConfig = EngineConfig(), fetch_limits: FetchLimits = FetchLimits()) -> EarwormService:
@@ -103,6 +106,7 @@ class EarwormService:
     async def aclose(self, cancel_pending: bool = True) -> None:
         """Finish or cancel jobs, then close the database (SIGTERM path)."""
         self._unsubscribe()
+        self.index.close()
         await self.engine.close(cancel_pending=cancel_pending)
         await self.db.close()
 
@@ -223,6 +227,15 @@ class EarwormService:
 
         result = await asyncio.to_thread(blend)
         return PartyResult(result, await self._tracks(guild_id, [p.track_id for p in result.picks]))
+
+    async def similar_tracks(self, guild_id: int, track_id: int, k: int = 5) -> list[tuple[TrackRecord, float]]:
+        """The k catalog tracks that sound most like this one (cosine), itself excluded."""
+        track = await self.db.get_track(guild_id, track_id)
+        if track is None:
+            raise UnknownTrack("That track is not in this server's catalog any more.")
+        hits = await self.index.search(guild_id, track.embedding, k, exclude_ids=[track_id])
+        tracks = await self._tracks(guild_id, [tid for tid, _ in hits])
+        return [(tracks[tid], score) for tid, score in hits if tid in tracks]
 
     async def _tracks(self, guild_id: int, ids: list[int]) -> dict[int, TrackRecord]:
         return {t.id: t for t in await self.db.get_tracks(guild_id, ids)}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -27,3 +27,19 @@ def load_fixture(name: str) -> np.ndarray:
 def sine(freq_hz: float, seconds: float, rate: int = 16000, amplitude: float = 0.5) -> np.ndarray:
     t = np.arange(int(seconds * rate)) / rate
     return (amplitude * np.sin(2 * np.pi * freq_hz * t)).astype(np.float32)
+
+
+@cache
+def fixture_analysis(name: str):
+    """The Analysis of a fixture, computed once per test process (in-process, one thread)."""
+    from inference.analysis import Analyzer
+
+    return Analyzer.load(threads=1).analyze(FIXTURES / name, title=Path(name).stem)
+
+
+async def preload_analyses(db, names: list[str]) -> None:
+    """Store fixture analyses so the service reuses them instead of re-running the models."""
+    from bot.convert import analysis_to_record
+
+    for name in names:
+        await db.put_analysis(analysis_to_record(fixture_analysis(name)))
