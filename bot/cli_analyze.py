@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -14,7 +15,7 @@ def run_analyze(args: argparse.Namespace) -> int:
     path = Path(args.file)
     if not path.is_file():
         raise FileNotFoundError(2, "no such file", str(path))
-    analysis = Analyzer.load().analyze(path)
+    analysis = Analyzer.load(threads=os.cpu_count() or 1).analyze(path)
     if args.chart:
         from bot.chart import genre_timeline_png
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import io
 import os
+import re
 import signal
 import sys
 import time
@@ -27,6 +28,15 @@ from bot.discord_app import (
 from inference.errors import AudioTooShort
 from tests.fake_discord import FakeDiscord, FakeDiscordError
 from tests.fake_discord.harness import FAKE_TOKEN, BotDied
+
+
+@pytest.fixture(autouse=True)
+def only_the_help_cog(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These tests exercise login, the fake and the bot's plumbing with probe commands of their
+    own; the feature cogs (tested in test_e2e_*) would clash with the probes' names."""
+    import bot.discord_app
+
+    monkeypatch.setattr(bot.discord_app, "COGS", ["bot.cogs.help"])
 
 ROOT = Path(__file__).resolve().parents[2]
 EPHEMERAL = 64
@@ -601,7 +611,7 @@ async def test_entry_point_subprocess_logs_in_syncs_and_exits_cleanly_on_sigterm
     )
     try:
         await fake.wait_ready(timeout=30)
-        assert [s["names"] for s in fake.sync_log] == [["help"]]
+        assert len(fake.sync_log) == 1 and "help" in fake.sync_log[0]["names"]
         # The bot is serving: /help from the subprocess.
         ix = await fake.slash("alice", None, "general", "help")
         response = await fake.wait_for_response(ix, timeout=10)
@@ -615,7 +625,7 @@ async def test_entry_point_subprocess_logs_in_syncs_and_exits_cleanly_on_sigterm
             await proc.wait()
     log = stderr.decode()
     assert proc.returncode == 0, log
-    assert "Synced 1 app commands globally" in log
+    assert re.search(r"Synced \d+ app commands globally", log)
     assert "Received SIGTERM; shutting down" in log and "Stopped" in log
     assert "Traceback" not in log and " ERROR " not in log, log
     await fake.wait_for(lambda: fake.close_codes, 5, "the gateway connection to close")

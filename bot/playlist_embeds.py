@@ -1,0 +1,551 @@
+"""Discord embeds for playlists, listening parties, the catalog and ``/forget``.
+
+Everything here turns service results into ``discord.Embed`` objects (or plain text) within
+Discord's limits: 4096 characters per description, 1024 per field value, 25 fields per embed,
+10 embeds and 6000 characters in all per message. A long playlist becomes several embeds, and
+several messages when one message cannot hold them (:func:`pack_messages`).
+
+Text that users control (track titles, display names, the liked titles quoted in reasons) is
+cleaned of control characters and escaped with :func:`safe_text`, so it can neither format the
+embed nor form a mention. Embeds never ping anyone anyway; the cogs also send them with
+``AllowedMentions.none()``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote, urlsplit
+
+import discord
+
+from bot.render import clean_title, format_duration, format_share, genre_color
+from bot.render_playlist import party_pick_line
+from inference.genres import display_name
+
+if TYPE_CHECKING:
+    from bot.service import PartyResult, Playlist, Stored
+    from inference.errors import EarwormError
+    from storage.records import CatalogStats, ForgetReport, PartyRecord, TrackRecord
+
+# Discord's limits (https://discord.com/developers/docs/resources/message#embed-object-embed-limits).
+DESCRIPTION_LIMIT = 4096
+FIELD_VALUE_LIMIT = 1024
+FIELD_LIMIT = 25
+EMBEDS_PER_MESSAGE = 10
+MESSAGE_EMBED_CHARS = 6000
+
+TITLE_CHARS = 90  # a track title is cut to this many characters
+REASON_CHARS = 220  # a pick's reason line is cut to this many characters
+URL_CHARS = 400  # longer links are shown without a link
+NAME_CHARS = 40  # display names
+
+EMBED_COLOUR = discord.Colour(0xE0245E)  # the ❤️ red, as in /help
+ENDED_COLOUR = discord.Colour(0x80848E)
+STATS_GENRES = 8  # genres named in /catalog stats
+PARTY_MEMBERS_SHOWN = 40  # mentions on the party message (~22 characters each)
+
+_UNESCAPED_BRACKET = re.compile(r"(?<!\\)([\[\]])")
+
+
+# ---------------------------------------------------------------------------- text helpers
+
+
+def clip(text: str, limit: int) -> str:
+    """``text`` cut to ``limit`` characters, with an ellipsis when cut."""
+    return text if len(text) <= limit else text[: max(0, limit - 1)].rstrip() + "…"
+
+
+def safe_text(text: str, limit: int | None = None, *, fallback: str = "Untitled track") -> str:
+    """User-controlled text made inert: control characters removed, markdown and brackets
+    escaped (so it can sit inside ``[...](...)``), mentions broken. Cut to ``limit`` first, so
+    an escape is never cut in half."""
+    text = clean_title(text, fallback)
+    if limit is not None:
+        text = clip(text, limit)
+    text = discord.utils.escape_markdown(text)
+    text = _UNESCAPED_BRACKET.sub(r"\\\1", text)
+    return discord.utils.escape_mentions(text)
+
+
+def link_text(text: str, limit: int) -> str:
+    """Text for inside ``[...](...)``: square brackets become parentheses (Discord's link
+    parser ignores backslash escapes there, so a bracket could end the text early), then
+    :func:`safe_text`."""
+    return safe_text(text.replace("[", "(").replace("]", ")"), limit)
+
+
+def link_target(url: str | None) -> str | None:
+    """``url`` fit for a markdown link (http(s) only, not too long, parentheses encoded), or None."""
+    if not url:
+        return None
+    url = url.strip()
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return None
+    if parts.scheme not in ("http", "https") or not parts.netloc or len(url) > URL_CHARS:
+        return None
+    return quote(url, safe=":/?#@!$&'*+,;=%~-._[]")  # encodes spaces, ( ) < > and quotes
+
+
+def track_link(track: TrackRecord | None, track_id: int) -> str:
+    """``[Title](link)``, or the bold title when it has no http(s) link."""
+    if track is None:
+        return f"*track {track_id} was removed*"
+    target = link_target(track.source_url)
+    title = link_text(track.title, TITLE_CHARS) if target else safe_text(track.title, TITLE_CHARS)
+    return f"[{title}]({target})" if target else f"**{title}**"
+
+
+def track_facts(track: TrackRecord | None) -> str:
+    if track is None:
+        return ""
+    parts = [format_duration(track.duration_s)]
+    if track.top_genre:
+        parts.append(display_name(track.top_genre))
+    return " · ".join(parts)
+
+
+def pick_block(i: int, track: TrackRecord | None, track_id: int, reason_line: str) -> str:
+    """Two lines: the numbered, linked title with its length and genre; the (escaped) reason."""
+    facts = track_facts(track)
+    head = f"**{i}.** {track_link(track, track_id)}" + (f" · {facts}" if facts else "")
+    return f"{head}\n└ {reason_line}" if reason_line else head
+
+
+def genre_colour(genre: str | None) -> discord.Colour:
+    if not genre:
+        return EMBED_COLOUR
+    return discord.Colour(int(genre_color(genre).lstrip("#"), 16))
+
+
+def _dominant_genre(tracks: Iterable[TrackRecord | None]) -> str | None:
+    counts: dict[str, int] = {}
+    for t in tracks:
+        if t is not None and t.top_genre:
+            counts[t.top_genre] = counts.get(t.top_genre, 0) + 1
+    return max(counts, key=lambda g: (counts[g], g)) if counts else None
+
+
+def jump_url(guild_id: int, channel_id: int, message_id: int) -> str:
+    return f"https://discord.com/channels/{guild_id}/{channel_id}/{message_id}"
+
+
+def plural(n: int, one: str, many: str | None = None) -> str:
+    return f"{n} {one if n == 1 else (many or one + 's')}"
+
+
+# ---------------------------------------------------------------------------- packing
+
+
+@dataclass
+class Page:
+    """What one playlist needs to show, before it is cut into embeds."""
+
+    title: str
+    colour: discord.Colour
+    intro: str = ""  # above the picks (the note)
+    blocks: list[str] = field(default_factory=list)  # one per pick, kept whole
+    fields: list[tuple[str, str]] = field(default_factory=list)  # after the picks
+    footer: str = ""
+
+
+def embed_size(embed: discord.Embed) -> int:
+    """The characters Discord counts towards the 6000 per message."""
+    n = len(embed.title or "") + len(embed.description or "")
+    n += sum(len(f.name or "") + len(f.value or "") for f in embed.fields)
+    n += len(embed.footer.text or "") if embed.footer else 0
+    n += len(embed.author.name or "") if embed.author else 0
+    return n
+
+
+def field_chunks(lines: Sequence[str], limit: int = FIELD_VALUE_LIMIT) -> list[str]:
+    """Lines joined into values of at most ``limit`` characters (a too-long line is cut)."""
+    chunks: list[str] = []
+    current = ""
+    for line in lines:
+        line = clip(line, limit)
+        if current and len(current) + 1 + len(line) > limit:
+            chunks.append(current)
+            current = line
+        else:
+            current = f"{current}\n{line}" if current else line
+    if current:
+        chunks.append(current)
+    return chunks
+
+
+def build_embeds(page: Page) -> list[discord.Embed]:
+    """The page as embeds: descriptions within 4096 characters, blocks never split, the fields
+    and footer on the last embed (or an extra one when they would not fit)."""
+    title = clip(page.title, 256)
+    descriptions: list[str] = []
+    current = clip(page.intro.strip(), DESCRIPTION_LIMIT)
+    intro_only = bool(current)  # the intro is followed by a blank line
+    for block in page.blocks:
+        block = clip(block, DESCRIPTION_LIMIT)
+        sep = "\n\n" if intro_only else "\n"
+        joined = f"{current}{sep}{block}" if current else block
+        if len(joined) > DESCRIPTION_LIMIT:
+            descriptions.append(current)
+            current = block
+        else:
+            current = joined
+        intro_only = False
+    if current or not descriptions:
+        descriptions.append(current)
+
+    embeds = []
+    for i, text in enumerate(descriptions):
+        embed = discord.Embed(
+            title=title if i == 0 else None, description=text or None, colour=page.colour
+        )
+        embeds.append(embed)
+
+    # Fields after the picks, spilling into further embeds; room kept for the footer.
+    footer = clip(page.footer, 2048)
+    last = embeds[-1]
+    for name, value in page.fields:
+        if not name or not value:
+            continue
+        name, value = clip(name, 256), clip(value, FIELD_VALUE_LIMIT)
+        size = embed_size(last) + len(name) + len(value) + len(footer)
+        if size > MESSAGE_EMBED_CHARS or len(last.fields) >= FIELD_LIMIT:
+            last = discord.Embed(colour=page.colour)
+            embeds.append(last)
+        last.add_field(name=name, value=value, inline=False)
+    if footer:
+        last.set_footer(text=footer)
+    return embeds
+
+
+def pack_messages(embeds: Sequence[discord.Embed]) -> list[list[discord.Embed]]:
+    """Embeds grouped into as few messages as Discord allows (10 and 6000 characters each)."""
+    messages: list[list[discord.Embed]] = []
+    size = 0
+    for embed in embeds:
+        n = embed_size(embed)
+        if (
+            not messages
+            or len(messages[-1]) >= EMBEDS_PER_MESSAGE
+            or size + n > MESSAGE_EMBED_CHARS
+        ):
+            messages.append([])
+            size = 0
+        messages[-1].append(embed)
+        size += n
+    return messages
+
+
+def page_messages(page: Page) -> list[list[discord.Embed]]:
+    return pack_messages(build_embeds(page))
+
+
+# ---------------------------------------------------------------------------- /recommend
+
+
+def recommendation_messages(playlist: Playlist, who: str) -> list[list[discord.Embed]]:
+    """``/recommend``'s answer: the note, then each pick linked with its reason."""
+    result = playlist.result
+    tracks = [playlist.tracks.get(p.track_id) for p in result.picks]
+    blocks = [
+        pick_block(i, track, pick.track_id, safe_text(pick.reason, REASON_CHARS, fallback="—"))
+        for i, (pick, track) in enumerate(zip(result.picks, tracks, strict=True), 1)
+    ]
+    n = len(blocks)
+    if n:
+        title = f"A playlist for {who}: {plural(n, 'track')}"
+    else:
+        title = f"Nothing to recommend for {who} yet"
+    intro = f"*{safe_text(result.note, fallback='')}*" if result.note else ""
+    if not blocks and not intro:
+        intro = "Nothing new to suggest right now — share more music and try again."
+    if result.profile is not None and not result.cold_start:
+        likes = len(result.profile.liked_ids)
+        interests = len(result.profile.clusters)
+        footer = (
+            f"From your {plural(likes, 'like')} in this server"
+            + (f" ({interests} different interests)" if interests > 1 else "")
+            + " · ❤️ more tracks to sharpen it"
+        )
+    else:
+        footer = "React ❤️ to tracks you like and I'll learn your taste."
+    page = Page(
+        title=title,
+        colour=genre_colour(_dominant_genre(tracks)),
+        intro=intro,
+        blocks=blocks,
+        footer=footer,
+    )
+    return page_messages(page)
+
+
+# ---------------------------------------------------------------------------- parties
+
+MENTION_PLACEHOLDER = re.compile(r"\x00(\d+)\x00")
+
+
+def member_names_for_text(
+    names: Mapping[int, str | None], user_ids: Iterable[int]
+) -> dict[int, str]:
+    """Names to put in party lines: the display name, or a placeholder that
+    :func:`restore_mentions` turns into ``<@id>`` after escaping."""
+    return {uid: clip(names.get(uid) or "", NAME_CHARS) or f"\x00{uid}\x00" for uid in user_ids}
+
+
+def restore_mentions(text: str) -> str:
+    return MENTION_PLACEHOLDER.sub(lambda m: f"<@{m.group(1)}>", text)
+
+
+def safe_line(text: str, limit: int) -> str:
+    """Escape a line that may carry mention placeholders (see :func:`member_names_for_text`)."""
+    return restore_mentions(safe_text(text, limit, fallback="—"))
+
+
+def party_embed(
+    party: PartyRecord,
+    member_ids: Sequence[int],
+    *,
+    playlist_command: str = "`/party playlist`",
+    ended: bool = False,
+) -> discord.Embed:
+    """The party message: host, members (as mentions: they render as names and never ping)."""
+    host = f"<@{party.host_id}>" if party.host_id else "someone who has since left"
+    if ended:
+        when = _timestamp(party.ended_at)
+        embed = discord.Embed(
+            title="🎧 Listening party (ended)",
+            description=f"Hosted by {host}. This party is over{when} — thanks for listening!",
+            colour=ENDED_COLOUR,
+        )
+    else:
+        embed = discord.Embed(
+            title="🎧 Listening party",
+            description=(
+                f"Hosted by {host}. Press **Join** to add your taste to the mix; then "
+                f"{playlist_command} blends everyone's ❤️s into one playlist that's fair to all."
+            ),
+            colour=EMBED_COLOUR,
+        )
+    shown = [f"<@{uid}>" for uid in member_ids[:PARTY_MEMBERS_SHOWN]]
+    if len(member_ids) > len(shown):
+        shown.append(f"…and {len(member_ids) - len(shown)} more")
+    embed.add_field(
+        name=f"In the party ({len(member_ids)})",
+        value="\n".join(shown) or "Nobody yet — press **Join**.",
+        inline=False,
+    )
+    embed.set_footer(text=f"Party #{party.id}")
+    return embed
+
+
+def _timestamp(dt: datetime | None) -> str:
+    return f" (<t:{int(dt.timestamp())}:R>)" if dt is not None else ""
+
+
+def party_playlist_messages(
+    party: PartyResult, names: Mapping[int, str | None]
+) -> list[list[discord.Embed]]:
+    """``/party playlist``'s answer: each pick with whose taste it serves, then who got what."""
+    result = party.result
+    ids = [m.user_id for m in result.members]
+    for pick in result.picks:
+        ids += [u for u in (pick.for_member, *pick.serves) if u is not None]
+    text_names = member_names_for_text(names, ids)
+    tracks = [party.tracks.get(p.track_id) for p in result.picks]
+    blocks = [
+        pick_block(
+            i,
+            track,
+            pick.track_id,
+            safe_line(
+                # cold-start picks (nobody has likes) carry their own "popular in ..." reason
+                party_pick_line(pick, text_names) if pick.for_member is not None else pick.reason,
+                REASON_CHARS + 60,
+            ),
+        )
+        for i, (pick, track) in enumerate(zip(result.picks, tracks, strict=True), 1)
+    ]
+    member_lines = []
+    for m in result.members:
+        who = safe_line(text_names[m.user_id], NAME_CHARS + 20)
+        if m.status != "ok":
+            member_lines.append(f"**{who}**: {m.status}")
+            continue
+        sat = f"{m.satisfaction:.2f}" if m.satisfaction is not None else "–"
+        member_lines.append(
+            f"**{who}**: {plural(m.share, 'pick')} for them · {m.served} close to their taste · "
+            f"satisfaction {sat}"
+        )
+    fields = [
+        ("Who gets what" if i == 0 else "\u200b", chunk)
+        for i, chunk in enumerate(field_chunks(member_lines))
+    ]
+    n = len(blocks)
+    people = plural(len(result.members), "person", "people")
+    title = f"🎶 Party playlist: {plural(n, 'track')} for {people}" if n else "🎶 Party playlist"
+    intro = f"*{safe_text(result.note, fallback='')}*" if result.note else ""
+    if not blocks and not intro:
+        intro = "Nothing to play yet — share some music first."
+    page = Page(
+        title=title,
+        colour=genre_colour(_dominant_genre(tracks)),
+        intro=intro,
+        blocks=blocks,
+        fields=fields,
+        footer=(
+            "Satisfaction: how close the playlist comes to each person's likes (1 = a perfect "
+            "match). Whoever is least served so far picks next."
+        ),
+    )
+    return page_messages(page)
+
+
+# ---------------------------------------------------------------------------- /catalog
+
+
+def catalog_stats_embed(stats: CatalogStats, guild_name: str | None = None) -> discord.Embed:
+    where = safe_text(guild_name, 100, fallback="this server") if guild_name else "this server"
+    top = next(iter(stats.genre_mix), None)
+    embed = discord.Embed(title=f"The catalog of {where}", colour=genre_colour(top))
+    if stats.track_count == 0:
+        embed.description = (
+            "The catalog is empty — share an audio file or a link, or ask someone with Manage "
+            "Server to use `/catalog add`."
+        )
+        return embed
+    tracks = plural(stats.track_count, "track")
+    if stats.music_track_count != stats.track_count:
+        tracks += f" ({stats.music_track_count} music)"
+    embed.add_field(name="Tracks", value=tracks, inline=True)
+    embed.add_field(name="Total length", value=format_duration(stats.total_duration_s), inline=True)
+    embed.add_field(name="Contributors", value=str(stats.contributor_count), inline=True)
+    embed.add_field(name="❤️ Likes", value=str(stats.like_count), inline=True)
+    mix = list(stats.genre_mix.items())
+    if mix:
+        shown = [(g, share) for g, share in mix[:STATS_GENRES] if share >= 0.01] or mix[:1]
+        rest = max(0.0, 1.0 - sum(v for _, v in shown))
+        lines = [f"{_bar(share)} **{display_name(g)}** {format_share(share)}" for g, share in shown]
+        if rest >= 0.005:
+            lines.append(f"{_bar(rest)} other {format_share(rest)}")
+        embed.add_field(name="Genre mix", value="\n".join(lines), inline=False)
+    return embed
+
+
+def _bar(share: float, width: int = 10) -> str:
+    full = int(round(max(0.0, min(1.0, share)) * width))
+    return "`" + "█" * full + "░" * (width - full) + "`"
+
+
+@dataclass
+class ImportSummary:
+    added: list[Stored] = field(default_factory=list)
+    already: list[Stored] = field(default_factory=list)
+    failed: list[EarwormError] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, results: Iterable[Stored | EarwormError]) -> ImportSummary:
+        summary = cls()
+        for r in results:
+            if isinstance(r, Exception):
+                summary.failed.append(r)
+            elif r.created:
+                summary.added.append(r)
+            else:
+                summary.already.append(r)
+        return summary
+
+
+def catalog_add_embed(summary: ImportSummary, url: str) -> discord.Embed:
+    """The summary of ``/catalog add``: what was added, what was already there, what failed."""
+    n_added, n_already, n_failed = len(summary.added), len(summary.already), len(summary.failed)
+    if n_added:
+        title = f"Added {plural(n_added, 'track')} to the catalog"
+    elif n_already and not n_failed:
+        title = "Already in the catalog"
+    else:
+        title = "Nothing was added"
+    head = [
+        f"Added {n_added}, already there {n_already}, failed {n_failed}.",
+        f"From <{clip(url, 300)}>" if link_target(url) else "",
+    ]
+    embed = discord.Embed(
+        title=title,
+        description="\n".join(h for h in head if h),
+        colour=genre_colour(_dominant_genre(s.track for s in summary.added))
+        if n_added
+        else (EMBED_COLOUR if not n_failed else ENDED_COLOUR),
+    )
+
+    def stored_lines(items: list[Stored]) -> list[str]:
+        return [f"• {track_link(s.track, s.track.id)} · {track_facts(s.track)}" for s in items]
+
+    for name, lines in (
+        ("Added", stored_lines(summary.added)),
+        ("Already in the catalog", stored_lines(summary.already)),
+        ("Couldn't add", [f"• {safe_text(str(e), 200, fallback=e.code)}" for e in summary.failed]),
+    ):
+        for i, chunk in enumerate(field_chunks(lines)[:3]):
+            embed.add_field(name=name if i == 0 else "\u200b", value=chunk, inline=False)
+    return embed
+
+
+def progress_text(event: Mapping[str, Any] | None, url: str) -> str:
+    """One line of ``/catalog add`` progress from a fetch progress event."""
+    where = f"<{clip(url, 300)}>"
+    if not event:
+        return f"⏳ Fetching {where}…"
+    stage = event.get("stage")
+    if stage == "downloading":
+        items = int(event.get("items") or 1)
+        item = int(event.get("item") or 1)
+        frac = event.get("fraction")
+        pct = f" ({round(frac * 100)}%)" if isinstance(frac, int | float) else ""
+        which = f" track {item} of {items}" if items > 1 else ""
+        return f"⬇️ Downloading{which}…{pct}"
+    if stage == "checking":
+        return "🔎 Checking the downloads…"
+    if stage in ("done", "analysing"):
+        items = event.get("items")
+        what = plural(int(items), "track") if items else "the audio"
+        return f"🎧 Listening to {what} (this takes a few seconds per track)…"
+    return f"⏳ Fetching {where}…"
+
+
+# ---------------------------------------------------------------------------- /forget
+
+FORGET_PROMPT = (
+    "**Delete everything Earworm stored about you?**\n"
+    "This removes, in every server: your ❤️ likes, your listening-party memberships and your "
+    "recommendation history. Tracks you shared stay in their servers' catalogs (others may like "
+    "them) but are no longer linked to you. This can't be undone."
+)
+
+
+def forget_summary(report: ForgetReport) -> str:
+    if report.total == 0:
+        return "Done. There was nothing stored about you, so nothing was deleted."
+    removed = []
+    if report.likes:
+        removed.append(plural(report.likes, "like"))
+    if report.party_memberships:
+        removed.append(plural(report.party_memberships, "party membership"))
+    if report.recommendations:
+        removed.append(plural(report.recommendations, "recommendation record"))
+    lines = ["Done — Earworm has forgotten you."]
+    if removed:
+        lines.append("Deleted: " + ", ".join(removed) + ".")
+    if report.tracks_unlinked:
+        lines.append(
+            f"{plural(report.tracks_unlinked, 'track')} you shared stay in the catalog, no longer "
+            "linked to you."
+        )
+    if report.parties_unhosted:
+        lines.append(
+            f"You're no longer named as the host of {plural(report.parties_unhosted, 'party', 'parties')}."
+        )
+    return "\n".join(lines)
