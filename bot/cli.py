@@ -33,6 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("run", help="run the Discord bot (token and settings from the environment / .env)")
     p.add_argument("--check", action="store_true", help="validate the settings, print them (token masked) and exit")
+    p.add_argument("--health", action="store_true", help="exit 0 if a running bot's heartbeat is fresh, else 1 (for Docker HEALTHCHECK)")
 
     from bot import cli_catalog
 

@@ -140,6 +140,12 @@ class Settings:
             raise ConfigError(problems)
         return cls(**kwargs)
 
+    @property
+    def heartbeat_path(self) -> Path:
+        """Where the running bot touches its heartbeat file (next to the database), read by
+        ``earworm run --health``."""
+        return self.database_path.with_name(self.database_path.name + ".heartbeat")
+
     def require_token(self) -> str:
         """The bot token, or a :class:`ConfigError` saying how to provide it."""
         if not self.discord_token:

@@ -56,6 +56,8 @@ COGS: list[str] = [
 ]
 
 UNEXPECTED_ERROR_MESSAGE = "Something went wrong on my side; it has been logged."
+#: How often the connected bot touches ``settings.heartbeat_path`` (``earworm run --health``).
+HEARTBEAT_INTERVAL_S = 30.0
 
 # ---------------------------------------------------------------------- logging
 
@@ -230,6 +232,7 @@ class EarwormBot(commands.Bot):
         #: Synced app commands by name (filled in ``setup_hook``): used for command mentions.
         self.app_command_ids: dict[str, int] = {}
         self._services_closed = False
+        self._heartbeat_task: asyncio.Task[None] | None = None
 
     # -- startup
 
@@ -241,6 +244,7 @@ class EarwormBot(commands.Bot):
             await self.load_extension(name)
             log.debug("Loaded %s", name)
         await self.sync_app_commands()
+        self._heartbeat_task = asyncio.create_task(self._heartbeat(), name="earworm-heartbeat")
 
     async def sync_app_commands(self) -> list[app_commands.AppCommand]:
         """Sync the command tree: to ``dev_guild_id`` (instant) when set, else globally."""
@@ -310,10 +314,30 @@ class EarwormBot(commands.Bot):
         # Called by discord.py inside the ``except`` block of a failing event handler.
         log.exception("Unhandled exception in event %s", event_method)
 
+    # -- health
+
+    async def _heartbeat(self) -> None:
+        """Touch ``settings.heartbeat_path`` every :data:`HEARTBEAT_INTERVAL_S` while connected
+        to the gateway (``earworm run --health`` checks that it is fresh)."""
+        path = self.settings.heartbeat_path
+        await self.wait_until_ready()
+        while not self.is_closed():
+            ws = self.ws
+            if ws is not None and ws.open:
+                try:
+                    await asyncio.to_thread(path.touch)
+                except OSError:
+                    log.warning("Could not write the heartbeat file %s", path, exc_info=True)
+            await asyncio.sleep(HEARTBEAT_INTERVAL_S)
+
     # -- shutdown
 
     async def close(self) -> None:
         """Close the services (``await services.aclose()`` if it has one), then Discord."""
+        if self._heartbeat_task is not None:
+            self._heartbeat_task.cancel()
+            self._heartbeat_task = None
+            self.settings.heartbeat_path.unlink(missing_ok=True)
         if not self._services_closed:
             self._services_closed = True
             aclose = getattr(self.services, "aclose", None)

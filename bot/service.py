@@ -114,7 +114,8 @@ class EarwormService:
 
     async def analyze(self, source: str | os.PathLike | bytes, title: str = "") -> tuple[Analysis, bool]:
         """An analysis of this audio, reused from the database when this model made one."""
-        digest = content_hash(source) if isinstance(source, bytes) else await asyncio.to_thread(content_hash, source)
+        # Hash in a thread: attachments can be tens of MB and the event loop must stay free.
+        digest = content_hash(source) if isinstance(source, bytes) and len(source) < 1 << 20 else await asyncio.to_thread(content_hash, source)
         record = await self.db.get_analysis(digest, self.model_version)
         if record is not None:
             return record_to_analysis(record, title), True
