@@ -19,7 +19,7 @@ MODELS_DIR = Path(os.environ.get("EARWORM_MODELS_DIR", Path(__file__).resolve().
 ENCODER_FILE = "musicnn_msd_encoder.onnx"
 MSD_HEAD_FILE = "msd_head.onnx"
 MTT_HEAD_FILE = "mtt_head.onnx"
-ENCODER_BATCH = 32  # patches per encoder call: bounds memory for long tracks
+ENCODER_BATCH = 8  # patches per encoder call: bounds activation memory (~40 MB per patch in flight)
 
 
 @dataclass(frozen=True)

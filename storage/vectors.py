@@ -2,14 +2,14 @@
 
 ``VectorIndex`` holds one guild's vectors. Up to ``approx_threshold`` vectors (default 50,000)
 it searches exactly: one matrix-vector product over a cached float32 matrix and an
-``argpartition`` (about 0.2-0.5 ms at 10k and 5-10 ms at 100k on one core: it is memory-bound).
-Above the threshold it moves to a faiss IVF-Flat index (``faiss-cpu``): at 1M vectors it answers
-in under a millisecond (p50) with recall@10 of 0.97, builds in about a minute on 2 cores, and
-supports adding, removing and excluding ids (see tests/bench/bench_search.py for the comparison
-with hnswlib, faiss HNSW, USearch and sqlite-vec, and the reasons for faiss IVF). Both back ends
-add and remove single vectors, so the index follows the catalog without rebuilding; it drops
-back to exact search when the catalog shrinks below half the threshold. Without faiss installed
-the index stays exact (and logs a warning once) rather than failing.
+``argpartition`` (p50 about 0.5 ms at 10k and 7 ms at 100k on one core: it is memory-bound).
+Above the threshold it moves to a faiss IVF-Flat index (``faiss-cpu``): at 1M 200-d vectors it
+answers in about 1 ms (p95) with recall@10 of 0.97, builds in about a minute on 2 cores, and
+supports adding, removing and excluding ids. tests/bench/bench_search.py compares it with
+hnswlib, faiss HNSW, USearch and sqlite-vec and says why faiss IVF. Both back ends add and
+remove single vectors, so the index follows the catalog without rebuilding; it drops back to
+exact search when the catalog shrinks below half the threshold. Without faiss installed the
+index stays exact (and logs a warning once) rather than failing.
 
 ``IndexCache`` keeps one VectorIndex per guild, built lazily from the database and kept current
 by the database's change events (track added / removed / re-analysed), with an optional budget

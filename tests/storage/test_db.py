@@ -397,3 +397,16 @@ async def test_timestamps_use_clock(db_path):
         assert t.added_at == now
         assert (await db.start_party(G1, 1, ALICE)).created_at == now
         assert now - timedelta(seconds=1) < (await db.get_analysis(t.content_hash)).created_at
+
+
+async def test_set_track_source_and_descriptors(db):
+    a = await add(db, G1, "src")
+    assert await db.set_track_source(G1, a.id, "https://discord.com/channels/1/2/3")
+    assert not await db.set_track_source(G2, a.id, "elsewhere")  # another guild's track
+    assert (await db.get_track(G1, a.id)).source_url == "https://discord.com/channels/1/2/3"
+    found = await db.find_track_by_source(G1, "https://discord.com/channels/1/2/3")
+    assert found.id == a.id
+    assert await db.track_descriptors(G1) == {
+        a.id: {"tempo_bpm": 120.0, "key": "A", "mode": "minor"}
+    }
+    assert await db.track_descriptors(G2) == {}
