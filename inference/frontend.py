@@ -18,6 +18,7 @@ HOP = 256
 N_MELS = 96
 PATCH_FRAMES = 187
 PATCH_SECONDS = PATCH_FRAMES * HOP / SAMPLE_RATE  # 2.992 s
+STFT_BLOCK_FRAMES = 1024
 
 
 def _hz_to_mel(hz: np.ndarray) -> np.ndarray:
@@ -78,8 +79,13 @@ def stft_power(samples: np.ndarray) -> np.ndarray:
     frames = np.lib.stride_tricks.as_strided(
         x, shape=(n_frames, N_FFT), strides=(x.strides[0] * HOP, x.strides[0]), writeable=False
     )
-    spec = np.fft.rfft(frames * _hann(), axis=1)
-    return (spec.real**2 + spec.imag**2).astype(np.float32)
+    out = np.empty((n_frames, N_FFT // 2 + 1), dtype=np.float32)
+    # Blocks of frames keep the temporaries small (cache-friendly, bounded memory on long tracks).
+    for start in range(0, n_frames, STFT_BLOCK_FRAMES):
+        spec = np.fft.rfft(frames[start : start + STFT_BLOCK_FRAMES] * _hann(), axis=1)
+        np.square(spec.real, out=out[start : start + STFT_BLOCK_FRAMES])
+        out[start : start + STFT_BLOCK_FRAMES] += np.square(spec.imag)
+    return out
 
 
 def mel_from_power(power: np.ndarray) -> np.ndarray:

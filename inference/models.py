@@ -19,7 +19,7 @@ MODELS_DIR = Path(os.environ.get("EARWORM_MODELS_DIR", Path(__file__).resolve().
 ENCODER_FILE = "musicnn_msd_encoder.onnx"
 MSD_HEAD_FILE = "msd_head.onnx"
 MTT_HEAD_FILE = "mtt_head.onnx"
-ENCODER_BATCH = 8  # patches per encoder call: bounds activation memory (~40 MB per patch in flight)
+ENCODER_BATCH = 2  # patches per encoder call: peak memory ~120 MB + 45 MB per patch in flight; larger batches are no faster here
 
 
 @dataclass(frozen=True)
