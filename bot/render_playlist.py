@@ -43,7 +43,8 @@ def party_text(party: PartyResult, names: dict[int, str] | None = None) -> str:
             lines.append(f"  {who}: {m.status}")
             continue
         sat = f"{m.satisfaction:.2f}" if m.satisfaction is not None else "-"
-        lines.append(f"  {who}: {m.share} picks for them, {m.served} close to their taste, satisfaction {sat}")
+        picks = "pick" if m.share == 1 else "picks"
+        lines.append(f"  {who}: {m.share} {picks} for them, {m.served} close to their taste, satisfaction {sat}")
     lines.append("")
     for i, pick in enumerate(result.picks, 1):
         lines.append(track_line(i, party.tracks.get(pick.track_id), pick.track_id))

@@ -637,6 +637,9 @@ def explain(
 
     Genre, tempo and key are mentioned only when they really match.
     """
+    if pick.track_id == liked.track_id:  # a party may play a member's own like
+        owner = "your" if who == "you" else "their"
+        return f"one of {owner} likes" + (f" · {pick.top_genre}" if pick.top_genre else "")
     parts = [f"close to '{_title(liked)}' {who} liked ({similarity:.2f})"]
     ga, gb = pick.top_genre, liked.top_genre
     if ga and ga == gb:

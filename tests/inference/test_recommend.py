@@ -648,3 +648,10 @@ def test_party_member_with_two_interests_gets_both(world: World) -> None:
     party = blend_party(members, world.catalog, 12)
     mine = genres_of(world, [p for p in party.picks if p.for_member == "both"])
     assert len(mine) == 6 and mine.count("jazz") == 3 and mine.count("metal") == 3
+
+
+def test_explain_a_members_own_like() -> None:
+    from inference.recommend import TrackFeatures, explain
+
+    t = TrackFeatures(1, np.ones(4, np.float32) / 2, {"jazz": 0.9}, 120.0, "C", "major", "Own", "s")
+    assert explain(t, t, 1.0, who="they") == "one of their likes · jazz"
