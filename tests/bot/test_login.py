@@ -564,7 +564,7 @@ async def test_a_payload_that_crashes_the_bot_fails_the_wait_fast(fake_discord, 
     started = time.monotonic()
     with pytest.raises(BotDied, match="KeyError"):
         await fake.wait_for(lambda: False, timeout=10, what="something that never comes")
-    assert time.monotonic() - started < 2
+    assert time.monotonic() - started < 8  # failed fast, not after the 10 s timeout
     running.expect_crash = True
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import numpy as np
@@ -213,13 +212,11 @@ def test_empty_input() -> None:
     assert d.duration_s == 0.0 and d.tempo_bpm is None and d.key is None
 
 
-def test_fast_enough_for_four_minutes(fixtures_dir: Path) -> None:
-    """The budget is < 120 ms for 4 min of music; the bound allows for a loaded machine."""
+def test_four_minutes_of_music(fixtures_dir: Path) -> None:
+    """Speed is measured in tests/bench/bench_analysis.py; here: a 4-minute input works."""
     parts = [decode(fixtures_dir / n)[0] for n in ("lets_go_fishin.ogg", "sugar_plum_fairy.ogg")]
     x = np.concatenate(parts)[: 240 * SR]
     power = stft_power(x)
     describe(x, power)  # warm the cached filter tables
-    start = time.perf_counter()
     d = describe(x, power)
-    assert time.perf_counter() - start < 0.5
     assert d.duration_s == pytest.approx(240.0)

@@ -659,7 +659,7 @@ def test_slow_download_times_out_quickly(
     start = time.monotonic()
     with pytest.raises(DownloadTimeout, match="2 s") as info:
         _fetch(server.url("_/slow/vibe_ace.ogg", delay="0.1", chunk="256"), tmp_path, limits)
-    assert time.monotonic() - start < 4
+    assert time.monotonic() - start < 15  # without the wall clock: minutes (a loaded CI box is slow)
     _assert_user_message(info.value)
     assert _leftovers(tmp_path) == []
 
@@ -672,7 +672,7 @@ def test_trickle_of_single_bytes_times_out(
     start = time.monotonic()
     with pytest.raises(DownloadTimeout):
         _fetch(server.url("_/slow/solo_trumpet.ogg", delay="0.2", chunk="1"), tmp_path, limits)
-    assert time.monotonic() - start < 3.5
+    assert time.monotonic() - start < 15  # without the wall clock: 30 s or more
 
 
 def test_server_that_never_answers_times_out(
@@ -686,7 +686,7 @@ def test_server_that_never_answers_times_out(
     start = time.monotonic()
     with pytest.raises(DownloadTimeout):
         _fetch(server.url("hang"), tmp_path, limits)
-    assert time.monotonic() - start < 3.5
+    assert time.monotonic() - start < 15  # without the wall clock: 30 s or more
 
 
 @needs_ffmpeg
