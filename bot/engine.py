@@ -51,7 +51,7 @@ class AnalysisEngine:
     async def __aexit__(self, *exc: object) -> None:
         await self.close(cancel_pending=True)
 
-    async def analyze(self, source: str | os.PathLike | bytes, title: str = "") -> Analysis:
-        """Analyse a file path or the file's bytes in a worker."""
+    async def analyze(self, source: str | os.PathLike | bytes, title: str = "", digest: str | None = None) -> Analysis:
+        """Analyse a file path or the file's bytes in a worker (``digest``: its sha256, if known)."""
         src = source if isinstance(source, bytes) else os.fspath(source)
-        return await self.pool.submit(analyze_job, src, title, self.config.options)
+        return await self.pool.submit(analyze_job, src, title, self.config.options, digest)

@@ -119,7 +119,7 @@ class EarwormService:
         record = await self.db.get_analysis(digest, self.model_version)
         if record is not None:
             return record_to_analysis(record, title), True
-        analysis = await self.engine.analyze(source, title)
+        analysis = await self.engine.analyze(source, title, digest)  # the worker need not hash again
         await self.db.put_analysis(analysis_to_record(analysis))
         return analysis, False
 

@@ -88,12 +88,15 @@ class Analyzer:
         detectors = GenreDetectors.load(det_path) if det_path.is_file() else None
         return cls(models, detectors, model_version(models_dir))
 
-    def analyze(self, source: str | os.PathLike | bytes, title: str = "", opts: AnalysisOptions = AnalysisOptions()) -> Analysis:
+    def analyze(
+        self, source: str | os.PathLike | bytes, title: str = "", opts: AnalysisOptions = AnalysisOptions(), digest: str | None = None
+    ) -> Analysis:
+        """``digest``: the source's sha256 when the caller already computed it (saves a re-read)."""
         t0 = time.perf_counter()
         samples, _info = decode(source, opts.limits)
         timings = {"decode": _ms(t0)}
         analysis = self.analyze_samples(samples, opts, timings)
-        return replace(analysis, content_hash=content_hash(source), title=title or _default_title(source))
+        return replace(analysis, content_hash=digest or content_hash(source), title=title or _default_title(source))
 
     def analyze_samples(self, samples: np.ndarray, opts: AnalysisOptions = AnalysisOptions(), timings: dict | None = None) -> Analysis:
         """Mono 16 kHz float32 ``samples`` [n] -> Analysis (no hash or title)."""
@@ -212,6 +215,6 @@ def get_analyzer() -> Analyzer:
     return _ANALYZER
 
 
-def analyze_job(source: str | bytes, title: str = "", opts: AnalysisOptions = AnalysisOptions()) -> Analysis:
+def analyze_job(source: str | bytes, title: str = "", opts: AnalysisOptions = AnalysisOptions(), digest: str | None = None) -> Analysis:
     """The function the pool runs: module-level so it pickles."""
-    return get_analyzer().analyze(source, title, opts)
+    return get_analyzer().analyze(source, title, opts, digest)
