@@ -6,29 +6,29 @@ Discord's limits: 4096 characters per description, 1024 per field value, 25 fiel
 several messages when one message cannot hold them (:func:`pack_messages`).
 
 Text that users control (track titles, display names, the liked titles quoted in reasons) is
-cleaned of control characters and escaped with :func:`safe_text`, so it can neither format the
-embed nor form a mention. Embeds never ping anyone anyway; the cogs also send them with
+cleaned of control characters and escaped with :mod:`bot.markdown` (:func:`safe_text`,
+:func:`masked_link`), so it can neither format the embed, nor break a link, nor form a mention. Embeds never ping anyone anyway; the cogs also send them with
 ``AllowedMentions.none()``.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote, urlsplit
 
 import discord
 
-from bot.render import clean_title, format_duration, format_share, genre_color
+from bot.markdown import clip, link_target, masked_link, safe_text
+from bot.render import format_duration, format_share, genre_color
 from bot.render_playlist import party_pick_line
 from inference.genres import display_name
 
 if TYPE_CHECKING:
     from bot.service import PartyResult, Playlist, Stored
     from inference.errors import EarwormError
+    from inference.recommend import PartyPick
     from storage.records import CatalogStats, ForgetReport, PartyRecord, TrackRecord
 
 # Discord's limits (https://discord.com/developers/docs/resources/message#embed-object-embed-limits).
@@ -48,57 +48,16 @@ ENDED_COLOUR = discord.Colour(0x80848E)
 STATS_GENRES = 8  # genres named in /catalog stats
 PARTY_MEMBERS_SHOWN = 40  # mentions on the party message (~22 characters each)
 
-_UNESCAPED_BRACKET = re.compile(r"(?<!\\)([\[\]])")
-
 
 # ---------------------------------------------------------------------------- text helpers
-
-
-def clip(text: str, limit: int) -> str:
-    """``text`` cut to ``limit`` characters, with an ellipsis when cut."""
-    return text if len(text) <= limit else text[: max(0, limit - 1)].rstrip() + "…"
-
-
-def safe_text(text: str, limit: int | None = None, *, fallback: str = "Untitled track") -> str:
-    """User-controlled text made inert: control characters removed, markdown and brackets
-    escaped (so it can sit inside ``[...](...)``), mentions broken. Cut to ``limit`` first, so
-    an escape is never cut in half."""
-    text = clean_title(text, fallback)
-    if limit is not None:
-        text = clip(text, limit)
-    text = discord.utils.escape_markdown(text)
-    text = _UNESCAPED_BRACKET.sub(r"\\\1", text)
-    return discord.utils.escape_mentions(text)
-
-
-def link_text(text: str, limit: int) -> str:
-    """Text for inside ``[...](...)``: square brackets become parentheses (Discord's link
-    parser ignores backslash escapes there, so a bracket could end the text early), then
-    :func:`safe_text`."""
-    return safe_text(text.replace("[", "(").replace("]", ")"), limit)
-
-
-def link_target(url: str | None) -> str | None:
-    """``url`` fit for a markdown link (http(s) only, not too long, parentheses encoded), or None."""
-    if not url:
-        return None
-    url = url.strip()
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return None
-    if parts.scheme not in ("http", "https") or not parts.netloc or len(url) > URL_CHARS:
-        return None
-    return quote(url, safe=":/?#@!$&'*+,;=%~-._[]")  # encodes spaces, ( ) < > and quotes
 
 
 def track_link(track: TrackRecord | None, track_id: int) -> str:
     """``[Title](link)``, or the bold title when it has no http(s) link."""
     if track is None:
         return f"*track {track_id} was removed*"
-    target = link_target(track.source_url)
-    title = link_text(track.title, TITLE_CHARS) if target else safe_text(track.title, TITLE_CHARS)
-    return f"[{title}]({target})" if target else f"**{title}**"
+    linked = masked_link(track.title, track.source_url, TITLE_CHARS, url_limit=URL_CHARS)
+    return linked or f"**{safe_text(track.title, TITLE_CHARS)}**"
 
 
 def track_facts(track: TrackRecord | None) -> str:
@@ -286,24 +245,13 @@ def recommendation_messages(playlist: Playlist, who: str) -> list[list[discord.E
 
 # ---------------------------------------------------------------------------- parties
 
-MENTION_PLACEHOLDER = re.compile(r"\x00(\d+)\x00")
 
-
-def member_names_for_text(
-    names: Mapping[int, str | None], user_ids: Iterable[int]
-) -> dict[int, str]:
-    """Names to put in party lines: the display name, or a placeholder that
-    :func:`restore_mentions` turns into ``<@id>`` after escaping."""
-    return {uid: clip(names.get(uid) or "", NAME_CHARS) or f"\x00{uid}\x00" for uid in user_ids}
-
-
-def restore_mentions(text: str) -> str:
-    return MENTION_PLACEHOLDER.sub(lambda m: f"<@{m.group(1)}>", text)
-
-
-def safe_line(text: str, limit: int) -> str:
-    """Escape a line that may carry mention placeholders (see :func:`member_names_for_text`)."""
-    return restore_mentions(safe_text(text, limit, fallback="—"))
+def member_labels(names: Mapping[int, str | None], user_ids: Iterable[int]) -> dict[int, str]:
+    """How to name each member in party lines: the escaped display name, or a mention for who
+    has none (it renders as their name, and embeds never ping)."""
+    return {
+        uid: safe_text(names.get(uid), NAME_CHARS, fallback="") or f"<@{uid}>" for uid in user_ids
+    }
 
 
 def party_embed(
@@ -347,6 +295,14 @@ def _timestamp(dt: datetime | None) -> str:
     return f" (<t:{int(dt.timestamp())}:R>)" if dt is not None else ""
 
 
+def _party_reason(pick: PartyPick, labels: Mapping[int, str]) -> str:
+    """Whose turn a pick filled, why, and who else it suits; every piece already escaped."""
+    reason = safe_text(pick.reason, REASON_CHARS, fallback="—")
+    if pick.for_member is None:  # cold start (nobody has likes): its own "popular in ..." reason
+        return reason
+    return clip(party_pick_line(replace(pick, reason=reason), labels), REASON_CHARS + 60)
+
+
 def party_playlist_messages(
     party: PartyResult, names: Mapping[int, str | None]
 ) -> list[list[discord.Embed]]:
@@ -355,24 +311,20 @@ def party_playlist_messages(
     ids = [m.user_id for m in result.members]
     for pick in result.picks:
         ids += [u for u in (pick.for_member, *pick.serves) if u is not None]
-    text_names = member_names_for_text(names, ids)
+    labels = member_labels(names, ids)
     tracks = [party.tracks.get(p.track_id) for p in result.picks]
     blocks = [
         pick_block(
             i,
             track,
             pick.track_id,
-            safe_line(
-                # cold-start picks (nobody has likes) carry their own "popular in ..." reason
-                party_pick_line(pick, text_names) if pick.for_member is not None else pick.reason,
-                REASON_CHARS + 60,
-            ),
+            _party_reason(pick, labels),
         )
         for i, (pick, track) in enumerate(zip(result.picks, tracks, strict=True), 1)
     ]
     member_lines = []
     for m in result.members:
-        who = safe_line(text_names[m.user_id], NAME_CHARS + 20)
+        who = labels[m.user_id]
         if m.status != "ok":
             member_lines.append(f"**{who}**: {m.status}")
             continue

@@ -402,7 +402,7 @@ def test_embed_escapes_hostile_titles_and_fits_discord_limits():
     assert "\\[link\\]" in data["title"]
     assert "url" not in data  # only http(s) sources become links
     assert data["image"]["url"] == "attachment://genres.png"
-    assert safe_text("a\x1b[31mb\nc") == "a [31mb c"
+    assert safe_text("a\x1b[31mb\nc") == "a \\[31mb c"  # control characters gone, [ escaped
     fields = {f["name"]: f["value"] for f in data["fields"]}
     assert fields["Key"] == "Bb major" and fields["Tempo"] == "120 BPM"
     assert fields["Mood"] == "happy 50%"  # tags under 10% are left out
