@@ -16,7 +16,8 @@ Behaviour that mirrors real Discord (and catches real bugs):
   get 404 "Unknown interaction" (10062) and are listed in ``fake.problems``;
 - acknowledging twice gives 400 (40060); followups/edits before any response give 404 (10015);
 - after a type-5 defer, the first followup *replaces* the "thinking" message and keeps the
-  defer's visibility (its own ephemeral flag is ignored), as Discord does;
+  defer's visibility (its own ephemeral flag is ignored), as Discord does; once the original
+  response is deleted, a followup is a new message with its own flags;
 - messages are validated (empty message, 2000-char content, embed and component limits) ->
   400 Invalid Form Body (50035), also listed in ``fake.problems``;
 - events the bot's intents don't cover are dropped (``fake.dropped_events``); without the
@@ -1718,6 +1719,8 @@ class FakeDiscord:
             return _json(self._api_message(msg))
         if request.method == "DELETE":
             msg["deleted"] = True
+            if msg is record.original:
+                record._pending_defer = False  # later followups are new messages, own flags
             await self._dispatch_deleted(msg)
             return _no_content()
         self._validate_or_raise(payload, uploads, f"interaction {record.id} edit", edit=True)
