@@ -179,7 +179,7 @@ async def test_message_menu_on_a_user_message(fake_discord, running_bot, earworm
     # The catalog (and the embed's link) point at the original message.
     jump = f"https://discord.com/channels/{guild.id}/{posted['channel_id']}/{posted['id']}"
     assert track.source_url == jump and embed["url"] == jump
-    assert track.added_by == fake.user("alice").id
+    assert track.added_by == fake.user("carol").id  # carol shared it; alice only asked
 
     # A message with neither audio nor a link: a private, specific answer.
     chat = await fake.post_user_message("bob", "music", "no music here")
