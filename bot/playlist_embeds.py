@@ -1,4 +1,5 @@
-"""Discord embeds for playlists, listening parties, the catalog and ``/forget``.
+"""Discord embeds for playlists, listening parties and ``/forget`` (``/catalog``: see
+:mod:`bot.catalog_embeds`), and the packing helpers they share.
 
 Everything here turns service results into ``discord.Embed`` objects (or plain text) within
 Discord's limits: 4096 characters per description, 1024 per field value, 25 fields per embed,
@@ -7,8 +8,8 @@ several messages when one message cannot hold them (:func:`pack_messages`).
 
 Text that users control (track titles, display names, the liked titles quoted in reasons) is
 cleaned of control characters and escaped with :mod:`bot.markdown` (:func:`safe_text`,
-:func:`masked_link`), so it can neither format the embed, nor break a link, nor form a mention. Embeds never ping anyone anyway; the cogs also send them with
-``AllowedMentions.none()``.
+:func:`masked_link`), so it can neither format the embed, nor break a link, nor form a mention.
+Embeds never ping anyone anyway; the cogs also send them with ``AllowedMentions.none()``.
 """
 
 from __future__ import annotations
@@ -16,20 +17,19 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import discord
 
-from bot.markdown import clip, link_target, masked_link, safe_text
-from bot.render import format_duration, format_share, genre_color
+from bot.markdown import clip, masked_link, safe_text
+from bot.render import format_duration, genre_color
 from bot.render_playlist import party_pick_line
 from inference.genres import display_name
 
 if TYPE_CHECKING:
-    from bot.service import PartyResult, Playlist, Stored
-    from inference.errors import EarwormError
+    from bot.service import PartyResult, Playlist
     from inference.recommend import PartyPick
-    from storage.records import CatalogStats, ForgetReport, PartyRecord, TrackRecord
+    from storage.records import ForgetReport, PartyRecord, TrackRecord
 
 # Discord's limits (https://discord.com/developers/docs/resources/message#embed-object-embed-limits).
 DESCRIPTION_LIMIT = 4096
@@ -45,7 +45,6 @@ NAME_CHARS = 40  # display names
 
 EMBED_COLOUR = discord.Colour(0xE0245E)  # the ❤️ red, as in /help
 ENDED_COLOUR = discord.Colour(0x80848E)
-STATS_GENRES = 8  # genres named in /catalog stats
 PARTY_MEMBERS_SHOWN = 40  # mentions on the party message (~22 characters each)
 
 
@@ -82,7 +81,7 @@ def genre_colour(genre: str | None) -> discord.Colour:
     return discord.Colour(int(genre_color(genre).lstrip("#"), 16))
 
 
-def _dominant_genre(tracks: Iterable[TrackRecord | None]) -> str | None:
+def dominant_genre(tracks: Iterable[TrackRecord | None]) -> str | None:
     counts: dict[str, int] = {}
     for t in tracks:
         if t is not None and t.top_genre:
@@ -235,7 +234,7 @@ def recommendation_messages(playlist: Playlist, who: str) -> list[list[discord.E
         footer = "React ❤️ to tracks you like and I'll learn your taste."
     page = Page(
         title=title,
-        colour=genre_colour(_dominant_genre(tracks)),
+        colour=genre_colour(dominant_genre(tracks)),
         intro=intro,
         blocks=blocks,
         footer=footer,
@@ -345,7 +344,7 @@ def party_playlist_messages(
         intro = "Nothing to play yet — share some music first."
     page = Page(
         title=title,
-        colour=genre_colour(_dominant_genre(tracks)),
+        colour=genre_colour(dominant_genre(tracks)),
         intro=intro,
         blocks=blocks,
         fields=fields,
@@ -355,117 +354,6 @@ def party_playlist_messages(
         ),
     )
     return page_messages(page)
-
-
-# ---------------------------------------------------------------------------- /catalog
-
-
-def catalog_stats_embed(stats: CatalogStats, guild_name: str | None = None) -> discord.Embed:
-    where = safe_text(guild_name, 100, fallback="this server") if guild_name else "this server"
-    top = next(iter(stats.genre_mix), None)
-    embed = discord.Embed(title=f"The catalog of {where}", colour=genre_colour(top))
-    if stats.track_count == 0:
-        embed.description = (
-            "The catalog is empty — share an audio file or a link, or ask someone with Manage "
-            "Server to use `/catalog add`."
-        )
-        return embed
-    tracks = plural(stats.track_count, "track")
-    if stats.music_track_count != stats.track_count:
-        tracks += f" ({stats.music_track_count} music)"
-    embed.add_field(name="Tracks", value=tracks, inline=True)
-    embed.add_field(name="Total length", value=format_duration(stats.total_duration_s), inline=True)
-    embed.add_field(name="Contributors", value=str(stats.contributor_count), inline=True)
-    embed.add_field(name="❤️ Likes", value=str(stats.like_count), inline=True)
-    mix = list(stats.genre_mix.items())
-    if mix:
-        shown = [(g, share) for g, share in mix[:STATS_GENRES] if share >= 0.01] or mix[:1]
-        rest = max(0.0, 1.0 - sum(v for _, v in shown))
-        lines = [f"{_bar(share)} **{display_name(g)}** {format_share(share)}" for g, share in shown]
-        if rest >= 0.005:
-            lines.append(f"{_bar(rest)} other {format_share(rest)}")
-        embed.add_field(name="Genre mix", value="\n".join(lines), inline=False)
-    return embed
-
-
-def _bar(share: float, width: int = 10) -> str:
-    full = int(round(max(0.0, min(1.0, share)) * width))
-    return "`" + "█" * full + "░" * (width - full) + "`"
-
-
-@dataclass
-class ImportSummary:
-    added: list[Stored] = field(default_factory=list)
-    already: list[Stored] = field(default_factory=list)
-    failed: list[EarwormError] = field(default_factory=list)
-
-    @classmethod
-    def of(cls, results: Iterable[Stored | EarwormError]) -> ImportSummary:
-        summary = cls()
-        for r in results:
-            if isinstance(r, Exception):
-                summary.failed.append(r)
-            elif r.created:
-                summary.added.append(r)
-            else:
-                summary.already.append(r)
-        return summary
-
-
-def catalog_add_embed(summary: ImportSummary, url: str) -> discord.Embed:
-    """The summary of ``/catalog add``: what was added, what was already there, what failed."""
-    n_added, n_already, n_failed = len(summary.added), len(summary.already), len(summary.failed)
-    if n_added:
-        title = f"Added {plural(n_added, 'track')} to the catalog"
-    elif n_already and not n_failed:
-        title = "Already in the catalog"
-    else:
-        title = "Nothing was added"
-    head = [
-        f"Added {n_added}, already there {n_already}, failed {n_failed}.",
-        f"From <{clip(url, 300)}>" if link_target(url) else "",
-    ]
-    embed = discord.Embed(
-        title=title,
-        description="\n".join(h for h in head if h),
-        colour=genre_colour(_dominant_genre(s.track for s in summary.added))
-        if n_added
-        else (EMBED_COLOUR if not n_failed else ENDED_COLOUR),
-    )
-
-    def stored_lines(items: list[Stored]) -> list[str]:
-        return [f"• {track_link(s.track, s.track.id)} · {track_facts(s.track)}" for s in items]
-
-    for name, lines in (
-        ("Added", stored_lines(summary.added)),
-        ("Already in the catalog", stored_lines(summary.already)),
-        ("Couldn't add", [f"• {safe_text(str(e), 200, fallback=e.code)}" for e in summary.failed]),
-    ):
-        for i, chunk in enumerate(field_chunks(lines)[:3]):
-            embed.add_field(name=name if i == 0 else "\u200b", value=chunk, inline=False)
-    return embed
-
-
-def progress_text(event: Mapping[str, Any] | None, url: str) -> str:
-    """One line of ``/catalog add`` progress from a fetch progress event."""
-    where = f"<{clip(url, 300)}>"
-    if not event:
-        return f"⏳ Fetching {where}…"
-    stage = event.get("stage")
-    if stage == "downloading":
-        items = int(event.get("items") or 1)
-        item = int(event.get("item") or 1)
-        frac = event.get("fraction")
-        pct = f" ({round(frac * 100)}%)" if isinstance(frac, int | float) else ""
-        which = f" track {item} of {items}" if items > 1 else ""
-        return f"⬇️ Downloading{which}…{pct}"
-    if stage == "checking":
-        return "🔎 Checking the downloads…"
-    if stage in ("done", "analysing"):
-        items = event.get("items")
-        what = plural(int(items), "track") if items else "the audio"
-        return f"🎧 Listening to {what} (this takes a few seconds per track)…"
-    return f"⏳ Fetching {where}…"
 
 
 # ---------------------------------------------------------------------------- /forget

@@ -16,7 +16,7 @@ from urllib.parse import unquote
 import numpy as np
 import pytest
 
-from bot import embeds, playlist_embeds
+from bot import catalog_embeds, embeds, playlist_embeds
 from bot.markdown import masked_link, safe_text
 from storage.records import TrackRecord
 from tests.fake_discord.markdown import formatting, links, parse, plain
@@ -174,10 +174,10 @@ def test_playlist_and_catalog_embeds_render_hostile_titles_as_one_link_each():
         assert same_text(plain(link.children), shown(t.title))
         assert formatting(link.children) == []
 
-    summary = playlist_embeds.ImportSummary(
+    summary = catalog_embeds.ImportSummary(
         added=[Stored(t, None, True, False) for t in tracks.values()]  # type: ignore[arg-type]
     )
-    embed = playlist_embeds.catalog_add_embed(summary, "https://example.com/list?x=(1)")
+    embed = catalog_embeds.catalog_add_embed(summary, "https://example.com/list?x=(1)")
     for f in embed.fields:
         for line in f.value.splitlines():
             if line.startswith("•"):

@@ -4,7 +4,7 @@ See :mod:`tests.fake_discord.server` for the test-side API.
 """
 
 from .models import Channel, Guild, User, snowflake
-from .server import FakeDiscord, FakeDiscordError, InteractionRecord
+from .server import FakeDiscord, FakeDiscordError, InteractionRecord, validate_message
 
 __all__ = [
     "Channel",
@@ -14,4 +14,5 @@ __all__ = [
     "InteractionRecord",
     "User",
     "snowflake",
+    "validate_message",
 ]

@@ -15,6 +15,8 @@ Behaviour that mirrors real Discord (and catches real bugs):
 - the first interaction response must come within ``response_deadline_s`` (3 s): later ones
   get 404 "Unknown interaction" (10062) and are listed in ``fake.problems``;
 - acknowledging twice gives 400 (40060); followups/edits before any response give 404 (10015);
+- the interaction token lives ``interaction_token_lifetime_s`` (15 min): later followups and
+  edits get 401 "Invalid Webhook Token" (50027) and are listed in ``fake.problems``;
 - after a type-5 defer, the first followup *replaces* the "thinking" message and keeps the
   defer's visibility (its own ephemeral flag is ignored), as Discord does; once the original
   response is deleted, a followup is a new message with its own flags;
@@ -48,7 +50,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import aiohttp
 from aiohttp import web
@@ -187,6 +189,7 @@ class FakeDiscord:
         token: str | None = "fake-token",
         bot_name: str = "Earworm",
         response_deadline_s: float | None = 3.0,
+        interaction_token_lifetime_s: float | None = 15 * 60.0,
         attachment_size_limit: int = 10 * MiB,
         privileged_intents: Iterable[str] = ("message_content",),
         heartbeat_interval_ms: int = 41250,
@@ -195,6 +198,7 @@ class FakeDiscord:
     ) -> None:
         self.token = token
         self.response_deadline_s = response_deadline_s
+        self.interaction_token_lifetime_s = interaction_token_lifetime_s
         self.attachment_size_limit = attachment_size_limit
         self.privileged_intents = set(privileged_intents)
         self.heartbeat_interval_ms = heartbeat_interval_ms
@@ -1582,6 +1586,14 @@ class FakeDiscord:
                 f"interaction {record.id}: followup/edit before any response (Unknown Webhook)"
             )
             raise HTTPError(404, "Unknown Webhook", 10015)
+        elapsed = time.monotonic() - record.created_at
+        lifetime = self.interaction_token_lifetime_s
+        if lifetime is not None and elapsed > lifetime:
+            self.problems.append(
+                f"interaction {record.id}: token used {elapsed:.2f} s after the interaction "
+                f"(it lives {lifetime:g} s); post in the channel instead"
+            )
+            raise HTTPError(401, "Invalid Webhook Token", 50027)
         return record
 
     async def _interaction_callback(self, request, m, payload, uploads):
@@ -1861,7 +1873,7 @@ class FakeDiscord:
     def _validate_or_raise(
         self, payload: Mapping[str, Any], uploads: list[Upload], what: str, *, edit: bool = False
     ) -> None:
-        problem = _validate_message(payload, uploads, edit=edit)
+        problem = validate_message(payload, uploads, edit=edit)
         if problem:
             self.problems.append(f"{what}: {problem}")
             raise HTTPError(
@@ -1980,9 +1992,35 @@ def _validate_command(cmd: Mapping[str, Any]) -> str | None:
     return check_options(cmd.get("options", []), f"/{name}")
 
 
-def _validate_message(
-    payload: Mapping[str, Any], uploads: list[Upload], *, edit: bool
+def _embed_urls(embed: Mapping[str, Any]) -> Iterable[tuple[str, str, bool]]:
+    """(where, url, is a media URL) for every URL an embed carries."""
+    if embed.get("url") is not None:
+        yield "url", str(embed["url"]), False
+    for key in ("image", "thumbnail", "video"):
+        if (embed.get(key) or {}).get("url") is not None:
+            yield f"{key}.url", str(embed[key]["url"]), True
+    for key, url_keys in (("author", ("url", "icon_url")), ("footer", ("icon_url",))):
+        for url_key in url_keys:
+            if (embed.get(key) or {}).get(url_key) is not None:
+                yield f"{key}.{url_key}", str(embed[key][url_key]), url_key == "icon_url"
+
+
+def _well_formed_url(url: str, *, media: bool) -> bool:
+    """Discord's check on embed URLs: http(s) with a host (media may also be
+    ``attachment://name``), no whitespace or control characters, at most 2048 characters."""
+    if len(url) > 2048 or any(c.isspace() or ord(c) < 32 for c in url):
+        return False
+    parts = urlsplit(url)
+    if media and parts.scheme == "attachment":
+        return bool(parts.netloc or parts.path)
+    return parts.scheme in ("http", "https") and bool(parts.netloc)
+
+
+def validate_message(
+    payload: Mapping[str, Any], uploads: Sequence[Upload] = (), *, edit: bool = False
 ) -> str | None:
+    """What Discord would reject in a message payload (content, embeds, components), as a
+    one-line reason; None when it is fine. The fake answers such requests with 400 (50035)."""
     content = payload.get("content") or ""
     embeds = payload.get("embeds") or []
     components = payload.get("components") or []
@@ -2022,6 +2060,9 @@ def _validate_message(
         if len(footer) > 2048 or len(author) > 256:
             return f"embeds[{i}] footer/author too long"
         total += len(footer) + len(author)
+        for where, url, media in _embed_urls(e):
+            if not _well_formed_url(url, media=media):
+                return f"embeds[{i}].{where}: Not a well formed URL ({url[:60]!r})"
     if total > 6000:
         return f"embeds total {total} characters (max 6000)"
     if not flags & FLAG_IS_COMPONENTS_V2:
