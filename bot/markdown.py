@@ -33,10 +33,12 @@ import discord
 
 from bot.render import clean_title
 
-__all__ = ["URL_MAX", "clip", "link_target", "masked_link", "safe_text"]
+__all__ = ["LINK_URL_MAX", "URL_MAX", "clip", "link_target", "masked_link", "safe_text"]
 
 #: Discord's limit for a URL in an embed (title link, image).
 URL_MAX = 2048
+#: Longest target of a masked link: lists hold several, so a longer source is shown unlinked.
+LINK_URL_MAX = 400
 
 # Backslash first so the escapes added for the others are not escaped again (one pass anyway).
 _MARKDOWN_CHARS = re.compile(r"([\\*_~|`<>\[\]])")
@@ -111,7 +113,7 @@ def masked_link(
     url: str | None,
     limit: int,
     *,
-    url_limit: int = URL_MAX,
+    url_limit: int = LINK_URL_MAX,
     fallback: str = "Untitled track",
 ) -> str | None:
     """``[text](url)`` that Discord parses as exactly one link to ``url`` showing ``text`` as

@@ -40,7 +40,6 @@ MESSAGE_EMBED_CHARS = 6000
 
 TITLE_CHARS = 90  # a track title is cut to this many characters
 REASON_CHARS = 220  # a pick's reason line is cut to this many characters
-URL_CHARS = 400  # longer links are shown without a link
 NAME_CHARS = 40  # display names
 
 EMBED_COLOUR = discord.Colour(0xE0245E)  # the ❤️ red, as in /help
@@ -55,7 +54,7 @@ def track_link(track: TrackRecord | None, track_id: int) -> str:
     """``[Title](link)``, or the bold title when it has no http(s) link."""
     if track is None:
         return f"*track {track_id} was removed*"
-    linked = masked_link(track.title, track.source_url, TITLE_CHARS, url_limit=URL_CHARS)
+    linked = masked_link(track.title, track.source_url, TITLE_CHARS)
     return linked or f"**{safe_text(track.title, TITLE_CHARS)}**"
 
 

@@ -221,3 +221,16 @@ def test_party_lines_escape_display_names_and_mention_whoever_has_no_name():
     assert [n.text for n in formatting(nodes) if n.kind == "tag"] == [f"<@{ghost}>"] * 2
     assert "for **Ada** @everyone · close to 'Ace' you liked" in plain(nodes).replace(ZWSP, "")
     assert not [n for n in formatting(nodes) if n.kind in ("em", "u", "del", "spoiler", "code")]
+
+
+def test_a_page_of_likes_with_the_longest_titles_and_links_keeps_every_link_whole():
+    from tests.fake_discord import validate_message
+
+    title = "[Official Video] *x* " * 30
+    tracks = [track(title, f"https://example.com/{i}/" + "x" * 370, i) for i in range(1, 6)]
+    tracks.append(track(title, "https://example.com/" + "y" * 2000, 6))  # too long to link
+    embed = embeds.likes_embed(tracks, page=0, pages=2, total=6, start=0)
+    assert validate_message({"embeds": [embed.to_dict()]}) is None
+    nodes = parse(embed.description or "")
+    assert len(links(nodes)) == 5 and formatting(nodes) == []
+    assert not (embed.description or "").endswith("…")  # nothing cut off the end
