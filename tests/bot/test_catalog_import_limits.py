@@ -8,10 +8,8 @@ an import that outlives the interaction token, are in ``test_e2e_catalog.py``.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
-import numpy as np
 import pytest
 
 from bot.catalog_embeds import ImportSummary, catalog_add_embed
@@ -19,6 +17,7 @@ from inference.errors import EarwormError
 from tests.bot.test_e2e_catalog import HOSTILE, sections
 from tests.fake_discord import validate_message
 from tests.fake_discord.markdown import formatting, links, parse
+from tests.fake_discord.seed import track_record
 
 
 def hostile_title(i: int) -> str:
@@ -27,24 +26,9 @@ def hostile_title(i: int) -> str:
 
 def stored(i: int, *, created: bool, url_chars: int = 300) -> Any:
     from bot.service import Stored
-    from storage.records import TrackRecord
 
     url = f"https://example.com/{i}/(a b)" + "x" * url_chars
-    track = TrackRecord(
-        id=i,
-        guild_id=1,
-        content_hash=f"h{i}",
-        title=hostile_title(i),
-        source_kind="link",
-        source_url=url,
-        added_by=None,
-        added_at=datetime.now(UTC),
-        model_version="m",
-        duration_s=200.0,
-        genres={"jazz": 0.9},
-        embedding=np.zeros(4, np.float32),
-    )
-    return Stored(track, None, created, False)  # type: ignore[arg-type]
+    return Stored(track_record(i, hostile_title(i), url), None, created, False)  # type: ignore[arg-type]
 
 
 class Failure(EarwormError):

@@ -9,7 +9,7 @@ from typing import Any
 
 from tests.fake_discord import FakeDiscord
 from tests.fake_discord.markdown import links, parse, plain
-from tests.fake_discord.seed import seed_catalog, source_url
+from tests.fake_discord.seed import seed_catalog, source_url, track_record
 
 EPHEMERAL = 64
 PICK_HEAD = re.compile(r"^\*\*\d+\.\*\* ")
@@ -153,30 +153,13 @@ async def test_recommend_command_schema(fake_discord, running_bot):
 def test_a_long_playlist_is_split_within_discords_limits():
     """25 picks with long titles, links and reasons: several embeds (and messages if need be),
     none over Discord's limits, every pick kept whole and in order."""
-    from datetime import UTC, datetime
-
-    import numpy as np
-
     from bot.playlist_embeds import DESCRIPTION_LIMIT, embed_size, recommendation_messages
     from bot.service import Playlist
     from inference.recommend import Pick, Recommendation
-    from storage.records import TrackRecord
 
-    def track(i: int) -> TrackRecord:
-        return TrackRecord(
-            id=i,
-            guild_id=1,
-            content_hash=f"h{i}",
-            title=f"Track {i} " + "with a very *long* title " * 8,
-            source_kind="link",
-            source_url=f"https://example.com/{i}/" + "x" * 250,
-            added_by=None,
-            added_at=datetime.now(UTC),
-            model_version="m",
-            duration_s=200.0,
-            genres={"jazz": 0.9},
-            embedding=np.zeros(4, np.float32),
-        )
+    def track(i: int) -> Any:
+        title = f"Track {i} " + "with a very *long* title " * 8
+        return track_record(i, title, f"https://example.com/{i}/" + "x" * 250)
 
     tracks = {i: track(i) for i in range(1, 26)}
     picks = [Pick(i, 0.5, "close to 'x' you liked (0.50) · " + "r" * 400, 1, 0) for i in tracks]

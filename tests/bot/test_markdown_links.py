@@ -10,16 +10,18 @@ title as written, with nothing in the title turned into formatting, a mention or
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 from urllib.parse import unquote
 
-import numpy as np
 import pytest
 
 from bot import catalog_embeds, embeds, playlist_embeds
 from bot.markdown import masked_link, safe_text
-from storage.records import TrackRecord
 from tests.fake_discord.markdown import formatting, links, parse, plain
+from tests.fake_discord.seed import track_record
+
+if TYPE_CHECKING:
+    from storage.records import TrackRecord
 
 ZWSP = "\u200b"  # what breaks @everyone / @here
 
@@ -60,20 +62,7 @@ URLS = [
 
 
 def track(title: str, url: str | None, i: int = 1) -> TrackRecord:
-    return TrackRecord(
-        id=i,
-        guild_id=1,
-        content_hash=f"h{i}",
-        title=title,
-        source_kind="link",
-        source_url=url,
-        added_by=None,
-        added_at=datetime.now(UTC),
-        model_version="m",
-        duration_s=61.0,
-        genres={"jazz": 0.9},
-        embedding=np.zeros(4, np.float32),
-    )
+    return track_record(i, title, url)
 
 
 def shown(title: str) -> str:
