@@ -4,7 +4,8 @@ See :mod:`tests.fake_discord.server` for the test-side API.
 """
 
 from .models import Channel, Guild, User, snowflake
-from .server import FakeDiscord, FakeDiscordError, InteractionRecord, validate_message
+from .rules import validate_message
+from .server import FakeDiscord, FakeDiscordError, InteractionRecord
 
 __all__ = [
     "Channel",
