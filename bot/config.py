@@ -76,6 +76,9 @@ class Settings:
     download_timeout_s: float = 60.0
     #: Most tracks taken from one playlist link.
     max_playlist_items: int = 10
+    #: How long a command may keep answering through its interaction (Discord's token lives
+    #: 15 minutes); past it, a long ``/catalog add`` posts its summary in the channel instead.
+    interaction_deadline_s: float = 14 * 60.0
     #: Allow links to private, loopback and link-local addresses (tests only).
     allow_private_links: bool = False
     per_user_concurrent_jobs: int = 2
@@ -287,6 +290,7 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "max_duration_s": _seconds(),
     "download_timeout_s": _seconds(),
     "max_playlist_items": _int_range(1, 1000),
+    "interaction_deadline_s": _seconds(hi=15 * 60.0),
     "allow_private_links": _bool,
     "per_user_concurrent_jobs": _int_range(1, 100),
     "per_user_jobs_per_minute": _int_range(1, 10_000),

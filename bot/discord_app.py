@@ -8,6 +8,8 @@ Errors: every app command and every :class:`EarwormView` reports failures throug
 :meth:`EarwormBot.handle_interaction_error`: a user-facing refusal (an ``EarwormError`` from the
 engine, a cooldown, a failed check) becomes a short ephemeral message; anything else becomes
 "Something went wrong on my side; it has been logged." with the full traceback in the log.
+Either stays private after a public ``defer()`` too: the public "thinking…" placeholder is
+deleted and the message sent as an ephemeral followup (:func:`send_ephemeral`).
 A cog's own error handler can set ``interaction.extras["error_handled"] = True`` to skip it.
 
 Intents: ``guilds``, ``guild_messages``, ``guild_reactions`` and ``message_content``. Message
@@ -184,15 +186,36 @@ def _perm_list(perms: list[str]) -> str:
 
 
 async def send_ephemeral(interaction: discord.Interaction, content: str, **kwargs: Any) -> None:
-    """Reply privately: the first response if none was sent yet, else a followup.
+    """Reply privately: the first response if none was sent yet, else an ephemeral followup.
 
-    After ``defer()`` the first followup replaces the "thinking…" message, so it is only as
-    private as the defer was (``defer(ephemeral=True)`` keeps it private).
+    The first followup after a ``defer()`` replaces the "thinking…" placeholder and keeps the
+    defer's visibility, whatever its own flag says. So after a *public* defer whose placeholder
+    is still there, the placeholder is deleted first: then the followup is a new message, and
+    private, and nothing is left in the channel.
     """
-    if interaction.response.is_done():
-        await interaction.followup.send(content, ephemeral=True, **kwargs)
-    else:
+    if not interaction.response.is_done():
         await interaction.response.send_message(content, ephemeral=True, **kwargs)
+        return
+    await drop_public_placeholder(interaction)
+    await interaction.followup.send(content, ephemeral=True, **kwargs)
+
+
+async def drop_public_placeholder(interaction: discord.Interaction) -> bool:
+    """Delete the original response if it is a public "thinking…" placeholder (a public defer
+    that nothing has answered yet); True if it was deleted. Anything already shown stays."""
+    if interaction.response.type is not discord.InteractionResponseType.deferred_channel_message:
+        return False  # a message sent, a deferred update (the clicked message), or a modal
+    try:
+        original = await interaction.original_response()
+    except discord.HTTPException:  # already deleted
+        return False
+    if not original.flags.loading or original.flags.ephemeral:
+        return False
+    try:
+        await interaction.delete_original_response()
+    except discord.NotFound:
+        return False
+    return True
 
 
 # ---------------------------------------------------------------------- the bot

@@ -6,26 +6,26 @@
 - :func:`similar_embed`: "More like this" (nearest tracks with links);
 - :func:`likes_embed`: one page of someone's likes.
 
-Everything a user can name (titles, links) goes through :func:`safe_text`: markdown and mentions
-escaped, control characters removed, clipped to Discord's limits. The bot also sends with
-``AllowedMentions.none()``, so nothing here can ever ping anyone.
+Everything a user can name (titles, links) goes through :mod:`bot.markdown` (:func:`safe_text`,
+:func:`masked_link`): markdown and mentions escaped, control characters removed, clipped to
+Discord's limits. The bot also sends with ``AllowedMentions.none()``, so nothing here can ever
+ping anyone.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
 
 import discord
 
+from bot.markdown import clip, link_target, masked_link, safe_text
 from bot.render import (
     OTHER_COLOR,
     TAG_GROUPS,
     TAG_MAX,
     TAG_MIN,
     chart_genres,
-    clean_title,
     coverage_text,
     format_duration,
     format_key,
@@ -60,51 +60,15 @@ TITLE_MAX = 256
 DESCRIPTION_MAX = 4096
 FIELD_VALUE_MAX = 1024
 FOOTER_MAX = 2048
-URL_MAX = 2048
 
 BAR_WIDTH = 12  # characters in a genre bar
 BAR_GENRES = 5  # genres shown as bars (the rest is summed as "other")
 _EIGHTHS = " ▏▎▍▌▋▊▉█"
 
 
-def clip(text: str, limit: int) -> str:
-    """``text`` cut to at most ``limit`` characters, with an ellipsis when cut."""
-    if len(text) <= limit:
-        return text
-    cut = text[: max(0, limit - 1)]
-    if cut.endswith("\\") and not cut.endswith("\\\\"):
-        cut = cut[:-1]  # never leave half an escape before the ellipsis
-    return cut + "…"
-
-
-def safe_text(text: str, limit: int | None = None, *, fallback: str = "Untitled track") -> str:
-    """A user-supplied string (a title) made safe to show: control characters removed, markdown
-    and ``@everyone``/``@here`` escaped, clipped to ``limit``."""
-    cleaned = clean_title(text or "", fallback)
-    escaped = discord.utils.escape_mentions(discord.utils.escape_markdown(cleaned))
-    escaped = escaped.replace("]", "\\]")  # so it can sit inside [link text]
-    return clip(escaped, limit) if limit is not None else escaped
-
-
-def _http_url(url: str | None) -> str | None:
-    """``url`` if it is an http(s) URL Discord accepts, else None (local paths, junk)."""
-    if not url or len(url) > URL_MAX:
-        return None
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        return None
-    if any(c.isspace() for c in url):
-        return None
-    return url
-
-
 def track_link(title: str, url: str | None, limit: int = 200) -> str:
     """``[Title](url)`` when the source is a web link (a jump link, a page), else the title."""
-    text = safe_text(title, limit)
-    link = _http_url(url)
-    if link is None:
-        return text
-    return f"[{text}]({link.replace('(', '%28').replace(')', '%29')})"
+    return masked_link(title, url, limit) or safe_text(title, limit)
 
 
 def _bar(share: float, width: int = BAR_WIDTH) -> str:
@@ -158,7 +122,7 @@ def analysis_embed(
         return not_music_embed(analysis, title=title, url=url)
     embed = discord.Embed(
         title=safe_text(title if title is not None else analysis.title, TITLE_MAX),
-        url=_http_url(url),
+        url=link_target(url),
         colour=_colour(analysis),
     )
     lines = genre_lines(analysis) or ["no genres"]
@@ -198,7 +162,7 @@ def not_music_embed(
     """The "not music" card: why, the confidence, and that it was not added to the catalog."""
     embed = discord.Embed(
         title=safe_text(title if title is not None else analysis.title, TITLE_MAX),
-        url=_http_url(url),
+        url=link_target(url),
         colour=discord.Colour(int(OTHER_COLOR.lstrip("#"), 16)),
         description=(
             f"{not_music_reason_text(analysis)} I didn't add it to this server's catalog.\n"

@@ -1,4 +1,5 @@
-"""Discord embeds for playlists, listening parties, the catalog and ``/forget``.
+"""Discord embeds for playlists, listening parties and ``/forget`` (``/catalog``: see
+:mod:`bot.catalog_embeds`), and the packing helpers they share.
 
 Everything here turns service results into ``discord.Embed`` objects (or plain text) within
 Discord's limits: 4096 characters per description, 1024 per field value, 25 fields per embed,
@@ -6,30 +7,29 @@ Discord's limits: 4096 characters per description, 1024 per field value, 25 fiel
 several messages when one message cannot hold them (:func:`pack_messages`).
 
 Text that users control (track titles, display names, the liked titles quoted in reasons) is
-cleaned of control characters and escaped with :func:`safe_text`, so it can neither format the
-embed nor form a mention. Embeds never ping anyone anyway; the cogs also send them with
-``AllowedMentions.none()``.
+cleaned of control characters and escaped with :mod:`bot.markdown` (:func:`safe_text`,
+:func:`masked_link`), so it can neither format the embed, nor break a link, nor form a mention.
+Embeds never ping anyone anyway; the cogs also send them with ``AllowedMentions.none()``.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
-from urllib.parse import quote, urlsplit
+from typing import TYPE_CHECKING
 
 import discord
 
-from bot.render import clean_title, format_duration, format_share, genre_color
+from bot.markdown import clip, masked_link, safe_text
+from bot.render import format_duration, genre_color
 from bot.render_playlist import party_pick_line
 from inference.genres import display_name
 
 if TYPE_CHECKING:
-    from bot.service import PartyResult, Playlist, Stored
-    from inference.errors import EarwormError
-    from storage.records import CatalogStats, ForgetReport, PartyRecord, TrackRecord
+    from bot.service import PartyResult, Playlist
+    from inference.recommend import PartyPick
+    from storage.records import ForgetReport, PartyRecord, TrackRecord
 
 # Discord's limits (https://discord.com/developers/docs/resources/message#embed-object-embed-limits).
 DESCRIPTION_LIMIT = 4096
@@ -40,65 +40,22 @@ MESSAGE_EMBED_CHARS = 6000
 
 TITLE_CHARS = 90  # a track title is cut to this many characters
 REASON_CHARS = 220  # a pick's reason line is cut to this many characters
-URL_CHARS = 400  # longer links are shown without a link
 NAME_CHARS = 40  # display names
 
 EMBED_COLOUR = discord.Colour(0xE0245E)  # the ❤️ red, as in /help
 ENDED_COLOUR = discord.Colour(0x80848E)
-STATS_GENRES = 8  # genres named in /catalog stats
 PARTY_MEMBERS_SHOWN = 40  # mentions on the party message (~22 characters each)
-
-_UNESCAPED_BRACKET = re.compile(r"(?<!\\)([\[\]])")
 
 
 # ---------------------------------------------------------------------------- text helpers
-
-
-def clip(text: str, limit: int) -> str:
-    """``text`` cut to ``limit`` characters, with an ellipsis when cut."""
-    return text if len(text) <= limit else text[: max(0, limit - 1)].rstrip() + "…"
-
-
-def safe_text(text: str, limit: int | None = None, *, fallback: str = "Untitled track") -> str:
-    """User-controlled text made inert: control characters removed, markdown and brackets
-    escaped (so it can sit inside ``[...](...)``), mentions broken. Cut to ``limit`` first, so
-    an escape is never cut in half."""
-    text = clean_title(text, fallback)
-    if limit is not None:
-        text = clip(text, limit)
-    text = discord.utils.escape_markdown(text)
-    text = _UNESCAPED_BRACKET.sub(r"\\\1", text)
-    return discord.utils.escape_mentions(text)
-
-
-def link_text(text: str, limit: int) -> str:
-    """Text for inside ``[...](...)``: square brackets become parentheses (Discord's link
-    parser ignores backslash escapes there, so a bracket could end the text early), then
-    :func:`safe_text`."""
-    return safe_text(text.replace("[", "(").replace("]", ")"), limit)
-
-
-def link_target(url: str | None) -> str | None:
-    """``url`` fit for a markdown link (http(s) only, not too long, parentheses encoded), or None."""
-    if not url:
-        return None
-    url = url.strip()
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return None
-    if parts.scheme not in ("http", "https") or not parts.netloc or len(url) > URL_CHARS:
-        return None
-    return quote(url, safe=":/?#@!$&'*+,;=%~-._[]")  # encodes spaces, ( ) < > and quotes
 
 
 def track_link(track: TrackRecord | None, track_id: int) -> str:
     """``[Title](link)``, or the bold title when it has no http(s) link."""
     if track is None:
         return f"*track {track_id} was removed*"
-    target = link_target(track.source_url)
-    title = link_text(track.title, TITLE_CHARS) if target else safe_text(track.title, TITLE_CHARS)
-    return f"[{title}]({target})" if target else f"**{title}**"
+    linked = masked_link(track.title, track.source_url, TITLE_CHARS)
+    return linked or f"**{safe_text(track.title, TITLE_CHARS)}**"
 
 
 def track_facts(track: TrackRecord | None) -> str:
@@ -123,7 +80,7 @@ def genre_colour(genre: str | None) -> discord.Colour:
     return discord.Colour(int(genre_color(genre).lstrip("#"), 16))
 
 
-def _dominant_genre(tracks: Iterable[TrackRecord | None]) -> str | None:
+def dominant_genre(tracks: Iterable[TrackRecord | None]) -> str | None:
     counts: dict[str, int] = {}
     for t in tracks:
         if t is not None and t.top_genre:
@@ -276,7 +233,7 @@ def recommendation_messages(playlist: Playlist, who: str) -> list[list[discord.E
         footer = "React ❤️ to tracks you like and I'll learn your taste."
     page = Page(
         title=title,
-        colour=genre_colour(_dominant_genre(tracks)),
+        colour=genre_colour(dominant_genre(tracks)),
         intro=intro,
         blocks=blocks,
         footer=footer,
@@ -286,24 +243,13 @@ def recommendation_messages(playlist: Playlist, who: str) -> list[list[discord.E
 
 # ---------------------------------------------------------------------------- parties
 
-MENTION_PLACEHOLDER = re.compile(r"\x00(\d+)\x00")
 
-
-def member_names_for_text(
-    names: Mapping[int, str | None], user_ids: Iterable[int]
-) -> dict[int, str]:
-    """Names to put in party lines: the display name, or a placeholder that
-    :func:`restore_mentions` turns into ``<@id>`` after escaping."""
-    return {uid: clip(names.get(uid) or "", NAME_CHARS) or f"\x00{uid}\x00" for uid in user_ids}
-
-
-def restore_mentions(text: str) -> str:
-    return MENTION_PLACEHOLDER.sub(lambda m: f"<@{m.group(1)}>", text)
-
-
-def safe_line(text: str, limit: int) -> str:
-    """Escape a line that may carry mention placeholders (see :func:`member_names_for_text`)."""
-    return restore_mentions(safe_text(text, limit, fallback="—"))
+def member_labels(names: Mapping[int, str | None], user_ids: Iterable[int]) -> dict[int, str]:
+    """How to name each member in party lines: the escaped display name, or a mention for who
+    has none (it renders as their name, and embeds never ping)."""
+    return {
+        uid: safe_text(names.get(uid), NAME_CHARS, fallback="") or f"<@{uid}>" for uid in user_ids
+    }
 
 
 def party_embed(
@@ -347,6 +293,14 @@ def _timestamp(dt: datetime | None) -> str:
     return f" (<t:{int(dt.timestamp())}:R>)" if dt is not None else ""
 
 
+def _party_reason(pick: PartyPick, labels: Mapping[int, str]) -> str:
+    """Whose turn a pick filled, why, and who else it suits; every piece already escaped."""
+    reason = safe_text(pick.reason, REASON_CHARS, fallback="—")
+    if pick.for_member is None:  # cold start (nobody has likes): its own "popular in ..." reason
+        return reason
+    return clip(party_pick_line(replace(pick, reason=reason), labels), REASON_CHARS + 60)
+
+
 def party_playlist_messages(
     party: PartyResult, names: Mapping[int, str | None]
 ) -> list[list[discord.Embed]]:
@@ -355,24 +309,20 @@ def party_playlist_messages(
     ids = [m.user_id for m in result.members]
     for pick in result.picks:
         ids += [u for u in (pick.for_member, *pick.serves) if u is not None]
-    text_names = member_names_for_text(names, ids)
+    labels = member_labels(names, ids)
     tracks = [party.tracks.get(p.track_id) for p in result.picks]
     blocks = [
         pick_block(
             i,
             track,
             pick.track_id,
-            safe_line(
-                # cold-start picks (nobody has likes) carry their own "popular in ..." reason
-                party_pick_line(pick, text_names) if pick.for_member is not None else pick.reason,
-                REASON_CHARS + 60,
-            ),
+            _party_reason(pick, labels),
         )
         for i, (pick, track) in enumerate(zip(result.picks, tracks, strict=True), 1)
     ]
     member_lines = []
     for m in result.members:
-        who = safe_line(text_names[m.user_id], NAME_CHARS + 20)
+        who = labels[m.user_id]
         if m.status != "ok":
             member_lines.append(f"**{who}**: {m.status}")
             continue
@@ -393,7 +343,7 @@ def party_playlist_messages(
         intro = "Nothing to play yet — share some music first."
     page = Page(
         title=title,
-        colour=genre_colour(_dominant_genre(tracks)),
+        colour=genre_colour(dominant_genre(tracks)),
         intro=intro,
         blocks=blocks,
         fields=fields,
@@ -403,117 +353,6 @@ def party_playlist_messages(
         ),
     )
     return page_messages(page)
-
-
-# ---------------------------------------------------------------------------- /catalog
-
-
-def catalog_stats_embed(stats: CatalogStats, guild_name: str | None = None) -> discord.Embed:
-    where = safe_text(guild_name, 100, fallback="this server") if guild_name else "this server"
-    top = next(iter(stats.genre_mix), None)
-    embed = discord.Embed(title=f"The catalog of {where}", colour=genre_colour(top))
-    if stats.track_count == 0:
-        embed.description = (
-            "The catalog is empty — share an audio file or a link, or ask someone with Manage "
-            "Server to use `/catalog add`."
-        )
-        return embed
-    tracks = plural(stats.track_count, "track")
-    if stats.music_track_count != stats.track_count:
-        tracks += f" ({stats.music_track_count} music)"
-    embed.add_field(name="Tracks", value=tracks, inline=True)
-    embed.add_field(name="Total length", value=format_duration(stats.total_duration_s), inline=True)
-    embed.add_field(name="Contributors", value=str(stats.contributor_count), inline=True)
-    embed.add_field(name="❤️ Likes", value=str(stats.like_count), inline=True)
-    mix = list(stats.genre_mix.items())
-    if mix:
-        shown = [(g, share) for g, share in mix[:STATS_GENRES] if share >= 0.01] or mix[:1]
-        rest = max(0.0, 1.0 - sum(v for _, v in shown))
-        lines = [f"{_bar(share)} **{display_name(g)}** {format_share(share)}" for g, share in shown]
-        if rest >= 0.005:
-            lines.append(f"{_bar(rest)} other {format_share(rest)}")
-        embed.add_field(name="Genre mix", value="\n".join(lines), inline=False)
-    return embed
-
-
-def _bar(share: float, width: int = 10) -> str:
-    full = int(round(max(0.0, min(1.0, share)) * width))
-    return "`" + "█" * full + "░" * (width - full) + "`"
-
-
-@dataclass
-class ImportSummary:
-    added: list[Stored] = field(default_factory=list)
-    already: list[Stored] = field(default_factory=list)
-    failed: list[EarwormError] = field(default_factory=list)
-
-    @classmethod
-    def of(cls, results: Iterable[Stored | EarwormError]) -> ImportSummary:
-        summary = cls()
-        for r in results:
-            if isinstance(r, Exception):
-                summary.failed.append(r)
-            elif r.created:
-                summary.added.append(r)
-            else:
-                summary.already.append(r)
-        return summary
-
-
-def catalog_add_embed(summary: ImportSummary, url: str) -> discord.Embed:
-    """The summary of ``/catalog add``: what was added, what was already there, what failed."""
-    n_added, n_already, n_failed = len(summary.added), len(summary.already), len(summary.failed)
-    if n_added:
-        title = f"Added {plural(n_added, 'track')} to the catalog"
-    elif n_already and not n_failed:
-        title = "Already in the catalog"
-    else:
-        title = "Nothing was added"
-    head = [
-        f"Added {n_added}, already there {n_already}, failed {n_failed}.",
-        f"From <{clip(url, 300)}>" if link_target(url) else "",
-    ]
-    embed = discord.Embed(
-        title=title,
-        description="\n".join(h for h in head if h),
-        colour=genre_colour(_dominant_genre(s.track for s in summary.added))
-        if n_added
-        else (EMBED_COLOUR if not n_failed else ENDED_COLOUR),
-    )
-
-    def stored_lines(items: list[Stored]) -> list[str]:
-        return [f"• {track_link(s.track, s.track.id)} · {track_facts(s.track)}" for s in items]
-
-    for name, lines in (
-        ("Added", stored_lines(summary.added)),
-        ("Already in the catalog", stored_lines(summary.already)),
-        ("Couldn't add", [f"• {safe_text(str(e), 200, fallback=e.code)}" for e in summary.failed]),
-    ):
-        for i, chunk in enumerate(field_chunks(lines)[:3]):
-            embed.add_field(name=name if i == 0 else "\u200b", value=chunk, inline=False)
-    return embed
-
-
-def progress_text(event: Mapping[str, Any] | None, url: str) -> str:
-    """One line of ``/catalog add`` progress from a fetch progress event."""
-    where = f"<{clip(url, 300)}>"
-    if not event:
-        return f"⏳ Fetching {where}…"
-    stage = event.get("stage")
-    if stage == "downloading":
-        items = int(event.get("items") or 1)
-        item = int(event.get("item") or 1)
-        frac = event.get("fraction")
-        pct = f" ({round(frac * 100)}%)" if isinstance(frac, int | float) else ""
-        which = f" track {item} of {items}" if items > 1 else ""
-        return f"⬇️ Downloading{which}…{pct}"
-    if stage == "checking":
-        return "🔎 Checking the downloads…"
-    if stage in ("done", "analysing"):
-        items = event.get("items")
-        what = plural(int(items), "track") if items else "the audio"
-        return f"🎧 Listening to {what} (this takes a few seconds per track)…"
-    return f"⏳ Fetching {where}…"
 
 
 # ---------------------------------------------------------------------------- /forget

@@ -8,6 +8,11 @@ jump URL for an attachment (so "More like this" and playlists link back to where
 the link itself for a link. An attachment given straight to ``/classify`` has no message yet:
 its ``source_url`` is None and the command sets it to the result message afterwards.
 
+``shared_by`` is who the catalog credits with the track (``tracks.added_by``, what ``/forget``
+unlinks): the author of the message it was found in, or whoever gave it to ``/classify``, never
+whoever merely reacted to it or asked for an analysis of someone else's message (their ❤️ is a
+like, stored apart).
+
 Nothing here blocks: reading an attachment is one aiohttp request on discord.py's session.
 """
 
@@ -102,6 +107,8 @@ class AudioRequest:
     url: str
     #: The catalog's source for it (see the module docstring); None: set it later.
     source_url: str | None
+    #: Who shared it (see the module docstring); None: nobody to credit (another bot's post).
+    shared_by: int | None
     attachment: discord.Attachment | None = None
 
     @property
@@ -151,13 +158,15 @@ def _stem(filename: str) -> str:
     return stem or filename
 
 
-def from_attachment(att: discord.Attachment, *, source_url: str | None) -> AudioRequest:
-    return AudioRequest("attachment", _stem(att.filename), att.url, source_url, att)
+def from_attachment(
+    att: discord.Attachment, *, source_url: str | None, shared_by: int | None
+) -> AudioRequest:
+    return AudioRequest("attachment", _stem(att.filename), att.url, source_url, shared_by, att)
 
 
-def from_link(url: str) -> AudioRequest:
+def from_link(url: str, *, shared_by: int | None) -> AudioRequest:
     url = url.strip().strip("<>")
-    return AudioRequest("link", _link_title(url), url, url)
+    return AudioRequest("link", _link_title(url), url, url, shared_by)
 
 
 def _link_title(url: str) -> str:
@@ -186,14 +195,17 @@ def find_links(text: str) -> list[str]:
 def from_message(message: discord.Message) -> AudioRequest | None:
     """The first audio attachment of ``message``, else its first link, else None.
 
-    The catalog source of an attachment is the message's jump URL (the original message).
+    The catalog source of an attachment is the message's jump URL (the original message); the
+    sharer is the message's author (nobody for a bot's or a webhook's post).
     """
+    author = message.author
+    shared_by = None if author.bot or message.webhook_id is not None else author.id
     for att in message.attachments:
         if is_audio_attachment(att):
-            return from_attachment(att, source_url=message.jump_url)
+            return from_attachment(att, source_url=message.jump_url, shared_by=shared_by)
     links = find_links(message.content)
     if links:
-        return from_link(links[0])
+        return from_link(links[0], shared_by=shared_by)
     return None
 
 
@@ -222,14 +234,14 @@ async def existing_track(
 async def add_to_catalog(
     service: EarwormService,
     guild_id: int,
-    user_id: int,
     request: AudioRequest,
     *,
     max_attachment_bytes: int,
     progress: StageCallback | None = None,
 ) -> Stored:
     """Download (attachment bytes, or the link in a thread), analyse in the pool and add to the
-    guild's catalog; reuse what is already there. ``progress`` is called on the event loop.
+    guild's catalog, credited to ``request.shared_by``; reuse what is already there.
+    ``progress`` is called on the event loop.
 
     Raises ``NotMusicError`` for speech/silence/noise (nothing is added) and other
     ``EarwormError`` subclasses for refusals and failures.
@@ -252,7 +264,7 @@ async def add_to_catalog(
             title=request.title,
             source_kind="attachment",
             source_url=request.source_url,
-            added_by=user_id,
+            added_by=request.shared_by,
         )
 
     loop = asyncio.get_running_loop()
@@ -269,7 +281,7 @@ async def add_to_catalog(
             loop.call_soon_threadsafe(report, *args)
 
     report("downloading", None)
-    results = await service.add_link(guild_id, request.url, user_id, progress=on_fetch)
+    results = await service.add_link(guild_id, request.url, request.shared_by, progress=on_fetch)
     if not results:
         raise NotAudioLink("I couldn't find any audio at that link.")
     first = results[0]

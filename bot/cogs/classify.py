@@ -392,7 +392,12 @@ class Classify(commands.Cog):
     ) -> None:
         if (file is None) == (link is None):
             raise BadRequest("Give me either a file or a link (one of the two).")
-        request = from_attachment(file, source_url=None) if file else from_link(link or "")
+        sharer = interaction.user.id
+        request = (
+            from_attachment(file, source_url=None, shared_by=sharer)
+            if file
+            else from_link(link or "", shared_by=sharer)
+        )
         await self.analyze(interaction, request)
 
     @app_commands.guild_only()
@@ -423,7 +428,6 @@ class Classify(commands.Cog):
                 stored = await add_to_catalog(
                     services_of(self.bot),
                     interaction.guild_id,
-                    interaction.user.id,
                     request,
                     max_attachment_bytes=settings.max_attachment_bytes,
                     progress=progress.update,

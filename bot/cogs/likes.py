@@ -2,7 +2,8 @@
 
 - A ❤️ reaction (U+2764, with or without U+FE0F) on an Earworm result likes that track; on any
   other message with an audio attachment or a link it first analyses the audio and adds it to the
-  server's catalog (within the same limits as ``/classify``), then likes it. Removing the
+  server's catalog (within the same limits as ``/classify``), credited to the message's author
+  (who shared it), then likes it for the one who reacted. Removing the
   reaction removes the like. Reactions get no reply: on a refusal or failure Earworm adds a ⚠️
   reaction to the message and logs why, nothing else (a chat full of error messages for hearts
   would be worse than a quiet miss).
@@ -256,10 +257,9 @@ class Likes(commands.Cog):
         found = await existing_track(service, payload.guild_id, request)
         if found is None and analyse:
             async with limiter_for(self.bot).slot(payload.user_id):
-                found = await add_to_catalog(
+                found = await add_to_catalog(  # credited to the poster, liked below
                     service,
                     payload.guild_id,
-                    payload.user_id,
                     request,
                     max_attachment_bytes=self.bot.settings.max_attachment_bytes,
                 )

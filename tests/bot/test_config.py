@@ -40,6 +40,7 @@ def test_every_variable_is_read():
         "EARWORM_MAX_DURATION_S": "600",
         "EARWORM_DOWNLOAD_TIMEOUT_S": "30",
         "EARWORM_MAX_PLAYLIST_ITEMS": "5",
+        "EARWORM_INTERACTION_DEADLINE_S": "600",
         "EARWORM_ALLOW_PRIVATE_LINKS": "yes",
         "EARWORM_PER_USER_CONCURRENT_JOBS": "1",
         "EARWORM_PER_USER_JOBS_PER_MINUTE": "10",
@@ -55,6 +56,7 @@ def test_every_variable_is_read():
     assert s.workers == 3 and s.job_timeout_s == 90.5
     assert s.max_attachment_bytes == 8 * 1024 * 1024 and s.max_download_bytes == 100_000_000
     assert s.max_duration_s == 600 and s.download_timeout_s == 30 and s.max_playlist_items == 5
+    assert s.interaction_deadline_s == 600
     assert s.allow_private_links is True
     assert (s.per_user_concurrent_jobs, s.per_user_jobs_per_minute, s.max_queue) == (1, 10, 64)
     assert s.dev_guild_id == 123456789012345678
@@ -115,6 +117,12 @@ def test_workers_range():
         ConfigError, match="EARWORM_WORKERS: must be a whole number from 1 to 64, got '65'"
     ):
         load({"EARWORM_WORKERS": "65"})
+
+
+def test_the_interaction_deadline_stays_within_the_token_lifetime():
+    assert load({}).interaction_deadline_s == 14 * 60  # a minute's margin on Discord's 15
+    with pytest.raises(ConfigError, match="EARWORM_INTERACTION_DEADLINE_S: .* at most 900"):
+        load({"EARWORM_INTERACTION_DEADLINE_S": "901"})
 
 
 def test_empty_values_mean_default():

@@ -1,15 +1,22 @@
 """``/catalog add`` and ``/catalog stats`` end to end: the real bot, the fake Discord, a real
-service, and real yt-dlp reading an HTML page with three <audio> tags from a local HTTP server."""
+service, and real yt-dlp reading HTML pages with <audio> tags from a local HTTP server.
+
+Issue 9, item 12: a 65-track page gets a summary within Discord's limits (the fake answers 400
+to any message over them, as Discord does), and an import that outlives the interaction token
+(made short here: the bot's deadline by configuration, the fake's token lifetime by option)
+finishes as a channel message."""
 
 from __future__ import annotations
 
+import html
+import re
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
 import pytest
 
-from tests.fake_discord import FakeDiscord
+from tests.fake_discord import FakeDiscord, validate_message
 from tests.httpserver import serve_directory
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
@@ -18,8 +25,33 @@ EPHEMERAL = 64
 
 
 @pytest.fixture
-def fake_discord_options() -> dict[str, Any]:
-    return {"guilds": [{"name": "Earworm Test", "admins": ["alice"]}]}
+def fake_discord_options(request: pytest.FixtureRequest) -> dict[str, Any]:
+    options: dict[str, Any] = {"guilds": [{"name": "Earworm Test", "admins": ["alice"]}]}
+    return options | getattr(request, "param", {})
+
+
+HOSTILE = "[Official Video] **Loud** _x_ `y` ||z|| <@123456789012345678> @everyone ] [ ~~"
+MORE_RE = re.compile(r"^…and (\d+) more$")
+COUNT_RE = re.compile(r" \((\d+) tracks\)$")
+
+
+def sections(embed: dict[str, Any]) -> dict[str, tuple[int, int]]:
+    """Per section of the summary: (tracks listed, tracks counted in "…and N more")."""
+    out: dict[str, list[int]] = {}
+    name = ""
+    for f in embed.get("fields", []):
+        if f["name"] != "\u200b":
+            name = f["name"]
+            out[name] = [0, 0]
+        for line in f["value"].split("\n"):
+            more = MORE_RE.match(line)
+            if more:
+                out[name][1] += int(more[1])
+            else:
+                assert line.startswith("• "), line
+                count = COUNT_RE.search(line)
+                out[name][0] += int(count[1]) if count else 1
+    return {k: (v[0], v[1]) for k, v in out.items()}
 
 
 def fields_of(message: dict[str, Any]) -> dict[str, str]:
@@ -104,3 +136,78 @@ async def test_catalog_stats_of_an_empty_catalog(fake_discord, running_bot, earw
     ix = await fake.slash("carol", fake.guild(), "general", "catalog stats")
     stats = await fake.wait_for_original(ix)
     assert "The catalog is empty" in stats["embeds"][0]["description"]
+
+
+async def test_a_big_page_through_the_real_bot_gets_a_summary_within_limits(
+    fake_discord, running_bot, tmp_path
+):
+    from bot.engine import EngineConfig
+    from bot.service import EarwormService
+    from inference.fetch import FetchLimits
+
+    fake: FakeDiscord = fake_discord
+    guild = fake.guild()
+    service = await EarwormService.open(
+        tmp_path / "earworm.db",
+        EngineConfig(workers=2, job_timeout_s=60, max_queue=32),
+        FetchLimits(allow_private=True, timeout_s=120, max_playlist_items=1000),
+    )
+    await running_bot(service, max_playlist_items=1000)
+    # A page with 25 copies of one track (1 added, 24 already there) and 40 of a bird song (not
+    # music), under a long hostile title (each entry's title is the page's, numbered).
+    audio = [f"solo_trumpet.ogg?copy={i}" for i in range(25)]
+    audio += [f"not_music_robin.ogg?copy={i}" for i in range(40)]
+    for name in ("solo_trumpet.ogg", "not_music_robin.ogg"):
+        (tmp_path / name).write_bytes((FIXTURES / name).read_bytes())
+    (tmp_path / "playlist.html").write_text(
+        f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(HOSTILE * 3)}"
+        "</title></head><body>"
+        + "".join(f'<audio controls src="/{html.escape(a, quote=True)}"></audio>' for a in audio)
+        + "</body></html>",
+        encoding="utf-8",
+    )
+    with serve_directory(tmp_path) as base_url:
+        page = f"{base_url}/playlist.html"
+        ix = await fake.slash("alice", guild, "music", "catalog add", options={"link": page})
+        done = await fake.wait_for_original(ix, lambda m: bool(m["embeds"]), timeout=180)
+    (embed,) = done["embeds"]
+    assert done["ephemeral"] and validate_message({"embeds": [embed]}) is None
+    assert embed["description"].startswith("Added 1, already there 24, failed 40.")
+    got = sections(embed)
+    assert got["Added"] == (1, 0)
+    assert sum(got["Already in the catalog"]) == 24 and sum(got["Couldn't add"]) == 40
+    assert got["Couldn't add"][0] == 40  # one reason, 40 tracks: one line
+    assert await service.db.count_tracks(guild.id) == 1
+
+
+@pytest.mark.parametrize(
+    "fake_discord_options", [{"interaction_token_lifetime_s": 3.0}], indirect=True
+)
+async def test_an_import_past_the_token_deadline_finishes_in_the_channel(
+    fake_discord, running_bot, earworm_service
+):
+    fake: FakeDiscord = fake_discord
+    guild = fake.guild()
+    alice = fake.user("alice")
+    # Interaction tokens live 3 s here (15 min on Discord); the bot stops using one after 0.5 s.
+    await running_bot(earworm_service, interaction_deadline_s=0.5)
+    slow = "/_/slow/{}?delay=0.2&chunk=2048"  # ~2.8 s for 27 kB
+    srcs = [slow.format("solo_trumpet.ogg"), slow.format("solo_trumpet.ogg") + "&copy=2"]
+    with serve_directory(FIXTURES) as base_url:
+        page = f"{base_url}/_/page?" + urlencode([("audio", s) for s in srcs])
+        ix = await fake.slash(alice, guild, "music", "catalog add", options={"link": page})
+        posted = await fake.wait_for_message("music", lambda m: bool(m["embeds"]), timeout=60)
+
+    # The summary came as a normal channel message, naming (and only pinging) alice.
+    assert "interaction_metadata" not in posted and not posted["ephemeral"]
+    assert posted["content"].startswith(f"<@{alice.id}>, your import of <")
+    assert [int(u) for u in posted["allowed_mentions"]["users"]] == [alice.id]
+    assert posted["allowed_mentions"]["parse"] == []
+    (embed,) = posted["embeds"]
+    assert embed["description"].startswith("Added 1, already there 1, failed 0.")
+    # The private reply said so before the token ran out, and was never touched after.
+    reply = ix.original
+    assert reply is not None and reply["ephemeral"] and "in this channel" in reply["content"]
+    assert not reply["embeds"]
+    assert fake.problems == []  # no use of the token after it expired
+    assert await earworm_service.db.count_tracks(guild.id) == 1

@@ -179,7 +179,7 @@ async def test_message_menu_on_a_user_message(fake_discord, running_bot, earworm
     # The catalog (and the embed's link) point at the original message.
     jump = f"https://discord.com/channels/{guild.id}/{posted['channel_id']}/{posted['id']}"
     assert track.source_url == jump and embed["url"] == jump
-    assert track.added_by == fake.user("alice").id
+    assert track.added_by == fake.user("carol").id  # carol shared it; alice only asked
 
     # A message with neither audio nor a link: a private, specific answer.
     chat = await fake.post_user_message("bob", "music", "no music here")
@@ -402,7 +402,7 @@ def test_embed_escapes_hostile_titles_and_fits_discord_limits():
     assert "\\[link\\]" in data["title"]
     assert "url" not in data  # only http(s) sources become links
     assert data["image"]["url"] == "attachment://genres.png"
-    assert safe_text("a\x1b[31mb\nc") == "a [31mb c"
+    assert safe_text("a\x1b[31mb\nc") == "a \\[31mb c"  # control characters gone, [ escaped
     fields = {f["name"]: f["value"] for f in data["fields"]}
     assert fields["Key"] == "Bb major" and fields["Tempo"] == "120 BPM"
     assert fields["Mood"] == "happy 50%"  # tags under 10% are left out

@@ -125,3 +125,64 @@ async def test_forget_confirmation_expires(fake_discord, running_bot, monkeypatc
     prompt = await fake.wait_for_original(ix)
     await fake.wait_for(lambda: "expired" in prompt["content"], timeout=5)
     assert prompt["components"] == [] and "nothing was deleted" in prompt["content"]
+
+
+async def test_a_heart_on_someone_elses_post_is_a_like_not_a_share(
+    fake_discord, running_bot, earworm_service
+):
+    """Alice posts a track (a file, then a link); Bob hearts both. The catalog credits Alice
+    with sharing them and Bob with liking them, so each one's /forget does and says the right
+    thing (issue 9, item 14)."""
+    from pathlib import Path
+
+    from tests.bot.test_e2e_likes import eventually
+    from tests.httpserver import serve_directory
+
+    fake: FakeDiscord = fake_discord
+    guild = fake.guild()
+    alice, bob = fake.user("alice"), fake.user("bob")
+    db = earworm_service.db
+    fixtures = Path(__file__).resolve().parents[1] / "fixtures"
+    await running_bot(earworm_service)
+
+    async def hearted(message: dict[str, Any]) -> Any:
+        """Bob hearts ``message``; the track his new like points at."""
+        before = len(await db.list_likes(guild.id, bob.id))
+        await fake.react(bob, message, "\u2764\ufe0f")
+
+        async def new_like() -> Any:
+            found = await db.list_likes(guild.id, bob.id)  # newest first
+            return found[0] if len(found) > before else None
+
+        return await eventually(fake, new_like, "bob's like", timeout=60)
+
+    data = (fixtures / "hungarian_dance_5.ogg").read_bytes()
+    posted = await fake.post_user_message(alice, "music", "my demo", [("demo.ogg", data)])
+    file_track = await hearted(posted)
+    with serve_directory(fixtures) as base_url:
+        linked = await fake.post_user_message(alice, "music", f"and {base_url}/vibe_ace.ogg")
+        link_track = await hearted(linked)
+    for track in (file_track, link_track):
+        assert track.added_by == alice.id  # the poster shared it...
+        assert await db.is_liked(guild.id, bob.id, track.id)  # ...the reactor liked it
+        assert not await db.is_liked(guild.id, alice.id, track.id)
+    assert footprint(earworm_service, bob.id)["tracks_added"] == 0
+
+    async def forget(user: Any) -> str:
+        ix = await fake.slash(user, guild, "music", "forget")
+        prompt = await fake.wait_for_original(ix)
+        await fake.click(user, prompt, button(prompt, "Delete everything about me"))
+        await fake.wait_for(lambda: prompt["content"].startswith("Done"), timeout=10)
+        return prompt["content"]
+
+    # Bob's /forget: his two likes go; he shared nothing, so nothing is "unlinked".
+    summary = await forget(bob)
+    assert "Deleted: 2 likes." in summary and "shared" not in summary, summary
+    assert footprint(earworm_service, bob.id) == dict.fromkeys(footprint(earworm_service, 0), 0)
+    assert {t.added_by for t in await db.list_tracks(guild.id)} == {alice.id}
+
+    # Alice's /forget: her two shares stay in the catalog, no longer linked to her.
+    summary = await forget(alice)
+    assert "2 tracks you shared stay in the catalog" in summary and "like" not in summary, summary
+    assert {t.added_by for t in await db.list_tracks(guild.id)} == {None}
+    assert await db.count_tracks(guild.id) == 2

@@ -113,7 +113,7 @@ async def test_heart_on_a_user_message_analyses_adds_and_likes(
     guild = fake.guild()
     db = earworm_service.db
     await running_bot(earworm_service)
-    alice, carol = fake.user("alice").id, fake.user("carol").id
+    alice, bob, carol = (fake.user(n).id for n in ("alice", "bob", "carol"))
 
     posted = await fake.post_user_message(
         "bob", "music", "new demo", attachments=[("demo.ogg", fixture("hungarian_dance_5.ogg"))]
@@ -123,7 +123,7 @@ async def test_heart_on_a_user_message_analyses_adds_and_likes(
     liked = await eventually(fake, lambda: db.list_likes(guild.id, alice), "alice's like")
     (track,) = liked
     assert (track.title, track.source_kind, track.source_url) == ("demo", "attachment", jump)
-    assert track.added_by == alice and track.top_genre == "classical"
+    assert track.added_by == bob and track.top_genre == "classical"  # bob shared it
 
     # Another heart on the same message reuses the catalog entry (no second download).
     downloads = sum(r["path"].endswith("/demo.ogg") for r in fake.requests)

@@ -8,23 +8,30 @@ import sqlite3
 from typing import Any
 
 from tests.fake_discord import FakeDiscord
-from tests.fake_discord.seed import seed_catalog, source_url
+from tests.fake_discord.markdown import links, parse, plain
+from tests.fake_discord.seed import seed_catalog, source_url, track_record
 
 EPHEMERAL = 64
-PICK_RE = re.compile(r"^\*\*(\d+)\.\*\* \[(?P<title>.+?)\]\((?P<url>[^)]+)\)(?P<facts>.*)$")
+PICK_HEAD = re.compile(r"^\*\*\d+\.\*\* ")
 
 
 def picks_of(message: dict[str, Any]) -> list[dict[str, str]]:
-    """The picks of a playlist message: number, title, url, facts and the reason line below."""
+    """The picks of a playlist message as Discord renders them: the linked title (as shown),
+    its url, the facts after it and the reason line below."""
     text = "\n".join(e.get("description") or "" for e in message["embeds"])
     lines = text.splitlines()
     picks = []
     for i, line in enumerate(lines):
-        m = PICK_RE.match(line)
-        if m:
+        if PICK_HEAD.match(line):
+            nodes = parse(line)
+            (link,) = links(nodes)  # exactly one link per pick, whatever its title holds
+            facts = plain(nodes[nodes.index(link) + 1 :])
             reason = lines[i + 1] if i + 1 < len(lines) else ""
             assert reason.startswith("└ "), f"no reason under {line!r}"
-            picks.append(m.groupdict() | {"reason": reason[2:]})
+            picks.append(
+                {"title": plain(link.children), "url": link.target, "facts": facts}
+                | {"reason": plain(parse(reason[2:]))}
+            )
     return picks
 
 
@@ -124,10 +131,11 @@ async def test_recommend_can_be_shared_and_titles_are_escaped(
     assert msg["allowed_mentions"] == {"parse": []}
     description = msg["embeds"][0]["description"]
     assert "\\*\\*Loud\\*\\*" in description
-    assert "(click)(https://evil.example)" in description  # brackets can't open a link
     assert "@everyone" not in description  # broken up with a zero-width space
+    # Rendered: one link to the track, its title shown as written (the fake link is text).
     (pick,) = picks_of(msg)
     assert pick["url"] == source_url("vibe_ace")
+    assert pick["title"] == "**Loud** [click](https://evil.example) @\u200beveryone"
 
 
 async def test_recommend_command_schema(fake_discord, running_bot):
@@ -145,30 +153,13 @@ async def test_recommend_command_schema(fake_discord, running_bot):
 def test_a_long_playlist_is_split_within_discords_limits():
     """25 picks with long titles, links and reasons: several embeds (and messages if need be),
     none over Discord's limits, every pick kept whole and in order."""
-    from datetime import UTC, datetime
-
-    import numpy as np
-
     from bot.playlist_embeds import DESCRIPTION_LIMIT, embed_size, recommendation_messages
     from bot.service import Playlist
     from inference.recommend import Pick, Recommendation
-    from storage.records import TrackRecord
 
-    def track(i: int) -> TrackRecord:
-        return TrackRecord(
-            id=i,
-            guild_id=1,
-            content_hash=f"h{i}",
-            title=f"Track {i} " + "with a very *long* title " * 8,
-            source_kind="link",
-            source_url=f"https://example.com/{i}/" + "x" * 250,
-            added_by=None,
-            added_at=datetime.now(UTC),
-            model_version="m",
-            duration_s=200.0,
-            genres={"jazz": 0.9},
-            embedding=np.zeros(4, np.float32),
-        )
+    def track(i: int) -> Any:
+        title = f"Track {i} " + "with a very *long* title " * 8
+        return track_record(i, title, f"https://example.com/{i}/" + "x" * 250)
 
     tracks = {i: track(i) for i in range(1, 26)}
     picks = [Pick(i, 0.5, "close to 'x' you liked (0.50) · " + "r" * 400, 1, 0) for i in tracks]

@@ -4,6 +4,7 @@ See :mod:`tests.fake_discord.server` for the test-side API.
 """
 
 from .models import Channel, Guild, User, snowflake
+from .rules import validate_message
 from .server import FakeDiscord, FakeDiscordError, InteractionRecord
 
 __all__ = [
@@ -14,4 +15,5 @@ __all__ = [
     "InteractionRecord",
     "User",
     "snowflake",
+    "validate_message",
 ]

@@ -62,3 +62,28 @@ async def seed_catalog(
     stored = await asyncio.gather(*(add(n) for n in names))
     # Ids in the order asked for, whatever order the workers finished in.
     return {name: s.track for name, s in zip(names, stored, strict=True)}
+
+
+def track_record(i: int, title: str, url: str | None, *, guild_id: int = 1) -> Any:
+    """A catalog entry made up for formatting tests (no database, no audio): track ``i``, a
+    jazz track of 3:20 with ``title`` and ``url`` as its source."""
+    from datetime import UTC, datetime
+
+    import numpy as np
+
+    from storage.records import TrackRecord
+
+    return TrackRecord(
+        id=i,
+        guild_id=guild_id,
+        content_hash=f"h{i}",
+        title=title,
+        source_kind="link",
+        source_url=url,
+        added_by=None,
+        added_at=datetime.now(UTC),
+        model_version="m",
+        duration_s=200.0,
+        genres={"jazz": 0.9},
+        embedding=np.zeros(4, np.float32),
+    )

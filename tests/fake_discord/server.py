@@ -15,8 +15,11 @@ Behaviour that mirrors real Discord (and catches real bugs):
 - the first interaction response must come within ``response_deadline_s`` (3 s): later ones
   get 404 "Unknown interaction" (10062) and are listed in ``fake.problems``;
 - acknowledging twice gives 400 (40060); followups/edits before any response give 404 (10015);
+- the interaction token lives ``interaction_token_lifetime_s`` (15 min): later followups and
+  edits get 401 "Invalid Webhook Token" (50027) and are listed in ``fake.problems``;
 - after a type-5 defer, the first followup *replaces* the "thinking" message and keeps the
-  defer's visibility (its own ephemeral flag is ignored), as Discord does;
+  defer's visibility (its own ephemeral flag is ignored), as Discord does; once the original
+  response is deleted, a followup is a new message with its own flags;
 - messages are validated (empty message, 2000-char content, embed and component limits) ->
   400 Invalid Form Body (50035), also listed in ``fake.problems``;
 - events the bot's intents don't cover are dropped (``fake.dropped_events``); without the
@@ -69,12 +72,12 @@ from .models import (
     iso_now,
     snowflake,
 )
+from .rules import SELECT_TYPES, validate_command, validate_message, walk_components
 
 log = logging.getLogger(__name__)
 
 MiB = 1024 * 1024
 TEST_ONLY_KEYS = ("ephemeral", "allowed_mentions", "history", "deleted")
-SELECT_TYPES = (3, 5, 6, 7, 8)
 
 UserRef = User | int | str
 GuildRef = Guild | int | str | None
@@ -186,6 +189,7 @@ class FakeDiscord:
         token: str | None = "fake-token",
         bot_name: str = "Earworm",
         response_deadline_s: float | None = 3.0,
+        interaction_token_lifetime_s: float | None = 15 * 60.0,
         attachment_size_limit: int = 10 * MiB,
         privileged_intents: Iterable[str] = ("message_content",),
         heartbeat_interval_ms: int = 41250,
@@ -194,6 +198,7 @@ class FakeDiscord:
     ) -> None:
         self.token = token
         self.response_deadline_s = response_deadline_s
+        self.interaction_token_lifetime_s = interaction_token_lifetime_s
         self.attachment_size_limit = attachment_size_limit
         self.privileged_intents = set(privileged_intents)
         self.heartbeat_interval_ms = heartbeat_interval_ms
@@ -1534,7 +1539,7 @@ class FakeDiscord:
         previous = {(c["name"], c.get("type", 1)): c for c in self.commands_by_scope.get(scope, [])}
         out = []
         for cmd in payload:
-            problem = _validate_command(cmd)
+            problem = validate_command(cmd)
             if problem:
                 self.problems.append(f"PUT commands: {problem}")
                 raise HTTPError(
@@ -1581,6 +1586,14 @@ class FakeDiscord:
                 f"interaction {record.id}: followup/edit before any response (Unknown Webhook)"
             )
             raise HTTPError(404, "Unknown Webhook", 10015)
+        elapsed = time.monotonic() - record.created_at
+        lifetime = self.interaction_token_lifetime_s
+        if lifetime is not None and elapsed > lifetime:
+            self.problems.append(
+                f"interaction {record.id}: token used {elapsed:.2f} s after the interaction "
+                f"(it lives {lifetime:g} s); post in the channel instead"
+            )
+            raise HTTPError(401, "Invalid Webhook Token", 50027)
         return record
 
     async def _interaction_callback(self, request, m, payload, uploads):
@@ -1718,6 +1731,8 @@ class FakeDiscord:
             return _json(self._api_message(msg))
         if request.method == "DELETE":
             msg["deleted"] = True
+            if msg is record.original:
+                record._pending_defer = False  # later followups are new messages, own flags
             await self._dispatch_deleted(msg)
             return _no_content()
         self._validate_or_raise(payload, uploads, f"interaction {record.id} edit", edit=True)
@@ -1858,7 +1873,7 @@ class FakeDiscord:
     def _validate_or_raise(
         self, payload: Mapping[str, Any], uploads: list[Upload], what: str, *, edit: bool = False
     ) -> None:
-        problem = _validate_message(payload, uploads, edit=edit)
+        problem = validate_message(payload, uploads, edit=edit)
         if problem:
             self.problems.append(f"{what}: {problem}")
             raise HTTPError(
@@ -1921,120 +1936,19 @@ def _guess_type(filename: str) -> str:
     return mimetypes.guess_type(filename)[0] or "application/octet-stream"
 
 
-def _walk_components(components: Iterable[Mapping[str, Any]]) -> Iterable[Mapping[str, Any]]:
-    for c in components:
-        yield c
-        yield from _walk_components(c.get("components", []))
-        for key in ("accessory", "component"):
-            if isinstance(c.get(key), Mapping):
-                yield from _walk_components([c[key]])
-
-
 def _find_component(
     components: Iterable[Mapping[str, Any]], custom_id: str
 ) -> Mapping[str, Any] | None:
-    return next((c for c in _walk_components(components) if c.get("custom_id") == custom_id), None)
+    return next((c for c in walk_components(components) if c.get("custom_id") == custom_id), None)
 
 
 def _custom_ids(components: Iterable[Mapping[str, Any]]) -> list[str]:
-    return [c["custom_id"] for c in _walk_components(components) if "custom_id" in c]
+    return [c["custom_id"] for c in walk_components(components) if "custom_id" in c]
 
 
 def _number_components(components: list[dict[str, Any]]) -> None:
     n = 0
-    for c in _walk_components(components):
+    for c in walk_components(components):
         n += 1
         if isinstance(c, dict) and not c.get("id"):
             c["id"] = n
-
-
-def _validate_command(cmd: Mapping[str, Any]) -> str | None:
-    name = cmd.get("name", "")
-    ctype = cmd.get("type", 1)
-    if ctype == 1:
-        if not re.match(r"^[-_\w]{1,32}$", name) or name != name.lower():
-            return f"invalid slash command name {name!r}"
-        if not 1 <= len(cmd.get("description", "")) <= 100:
-            return f"/{name}: description must be 1-100 characters"
-    elif not 1 <= len(name) <= 32:
-        return f"invalid context menu name {name!r}"
-
-    def check_options(opts: list[Mapping[str, Any]], where: str) -> str | None:
-        if len(opts) > 25:
-            return f"{where}: more than 25 options"
-        for o in opts:
-            if not re.match(r"^[-_\w]{1,32}$", o.get("name", "")) or o["name"] != o["name"].lower():
-                return f"{where}: invalid option name {o.get('name')!r}"
-            if not 1 <= len(o.get("description", "")) <= 100:
-                return f"{where} {o['name']}: description must be 1-100 characters"
-            if len(o.get("choices") or []) > 25:
-                return f"{where} {o['name']}: more than 25 choices"
-            problem = check_options(o.get("options", []), f"{where} {o['name']}")
-            if problem:
-                return problem
-        return None
-
-    return check_options(cmd.get("options", []), f"/{name}")
-
-
-def _validate_message(
-    payload: Mapping[str, Any], uploads: list[Upload], *, edit: bool
-) -> str | None:
-    content = payload.get("content") or ""
-    embeds = payload.get("embeds") or []
-    components = payload.get("components") or []
-    flags = int(payload.get("flags") or 0)
-    if not edit and not (
-        content
-        or embeds
-        or uploads
-        or components
-        or payload.get("poll")
-        or payload.get("sticker_ids")
-    ):
-        return "Cannot send an empty message (code 50006)"
-    if len(content) > 2000:
-        return f"content is {len(content)} characters (max 2000)"
-    if len(embeds) > 10:
-        return f"{len(embeds)} embeds (max 10)"
-    total = 0
-    for i, e in enumerate(embeds):
-        limits = {"title": 256, "description": 4096}
-        for key, limit in limits.items():
-            n = len(e.get(key) or "")
-            total += n
-            if n > limit:
-                return f"embeds[{i}].{key} is {n} characters (max {limit})"
-        fields = e.get("fields") or []
-        if len(fields) > 25:
-            return f"embeds[{i}] has {len(fields)} fields (max 25)"
-        for j, f in enumerate(fields):
-            if not f.get("name") or not f.get("value"):
-                return f"embeds[{i}].fields[{j}] needs a non-empty name and value"
-            if len(f["name"]) > 256 or len(f["value"]) > 1024:
-                return f"embeds[{i}].fields[{j}] too long (name max 256, value max 1024)"
-            total += len(f["name"]) + len(f["value"])
-        footer = (e.get("footer") or {}).get("text") or ""
-        author = (e.get("author") or {}).get("name") or ""
-        if len(footer) > 2048 or len(author) > 256:
-            return f"embeds[{i}] footer/author too long"
-        total += len(footer) + len(author)
-    if total > 6000:
-        return f"embeds total {total} characters (max 6000)"
-    if not flags & FLAG_IS_COMPONENTS_V2:
-        if len(components) > 5:
-            return f"{len(components)} action rows (max 5)"
-        for r, row in enumerate(components):
-            if row.get("type") != 1:
-                return f"components[{r}] is not an action row (type {row.get('type')})"
-            children = row.get("components") or []
-            if not 1 <= len(children) <= 5:
-                return f"components[{r}] has {len(children)} components (1-5)"
-    for c in _walk_components(components):
-        if len(c.get("custom_id") or "") > 100:
-            return f"custom_id {c['custom_id'][:20]!r}... longer than 100"
-        if c.get("type") == 2 and len(c.get("label") or "") > 80:
-            return f"button label {c['label'][:20]!r}... longer than 80"
-        if c.get("type") in SELECT_TYPES and len(c.get("options") or []) > 25:
-            return "select with more than 25 options"
-    return None
