@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from inference.analysis import model_version
 from storage import AnalysisRecord, Database
 
 REPO = Path(__file__).resolve().parents[2]
@@ -33,15 +34,18 @@ def unprivileged(cmd: list[str]) -> list[str]:
 
 
 async def make_database(path: Path) -> None:
-    """A small real catalog: 40 tracks in guild 1, likes, a recommendation history."""
+    """A small catalog that works: 40 tracks of the current model in guild 1, 5 of them liked
+    by user 7 (so ``recommend`` has something to pick, and to remember)."""
     rng = np.random.default_rng(0)
+    version = model_version()
     async with Database.open(path) as db:
         for i in range(40):
             emb = rng.normal(size=200).astype(np.float32)
-            rec = AnalysisRecord(f"{i:064x}", "m1", emb / np.linalg.norm(emb), 30.0, {"jazz": 1.0})
+            rec = AnalysisRecord(f"{i:064x}", version, emb / np.linalg.norm(emb), 30.0, {"jazz": 1})
             await db.put_analysis(rec)
             track, _ = await db.add_track(1, rec.content_hash, f"t{i}", "file", f"/m/{i}.ogg", 7)
-            await db.like(1, 7, track.id)
+            if i < 5:
+                await db.like(1, 7, track.id)
 
 
 def not_a_database(path: Path) -> str:
