@@ -49,15 +49,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except EarwormError as exc:
         print(f"earworm: {exc}", file=sys.stderr)
         return 2
-    except Exception as exc:
-        from storage.records import StorageError
-
-        if not isinstance(exc, StorageError):
-            raise
-        # A damaged, read-only, newer or full database: one line that says what to do.
-        logging.getLogger("earworm").debug("database failure", exc_info=True)
-        print(f"earworm: {exc}", file=sys.stderr)
-        return 2
     except FileNotFoundError as exc:
         print(f"earworm: no such file: {exc.filename or exc}", file=sys.stderr)
         return 2
@@ -66,6 +57,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # `earworm analyze x --json | head`: the reader left; not an error
         sys.stderr.close()
         return 0
+    except Exception as exc:
+        from storage.records import StorageError
+
+        if not isinstance(exc, StorageError):
+            raise
+        # A damaged, read-only, newer or full database: one line that says what to do
+        # (the traceback only with -v).
+        logging.getLogger("earworm").info("database failure", exc_info=True)  # shown with -v
+        print(f"earworm: {exc}", file=sys.stderr)
+        return 2
 
 
 def _dispatch(args: argparse.Namespace) -> int:

@@ -154,7 +154,8 @@ class Database:
     # ---------------------------------------------------------------------------- events
 
     def subscribe(self, listener: Listener) -> Callable[[], None]:
-        """Call ``listener(event)`` after each committed change to a catalog's vectors.
+        """Call ``listener(event)`` after each committed change to a catalog's vectors (and with
+        an ExternalChange when ``notice_external_writes`` finds another connection's commits).
 
         Listeners run synchronously on the event loop, in commit order; an exception in one is
         logged and does not undo the (already committed) write. Returns an unsubscribe function.

@@ -60,7 +60,9 @@ def truncated(path: Path) -> str:
 
 def garbage_page(path: Path) -> str:
     with sqlite3.connect(path) as conn:
-        (root,) = conn.execute("SELECT rootpage FROM sqlite_master WHERE name = 'tracks'").fetchone()
+        (root,) = conn.execute(
+            "SELECT rootpage FROM sqlite_master WHERE name = 'tracks'"
+        ).fetchone()
     with open(path, "r+b") as f:
         f.seek((root - 1) * PAGE)
         f.write(b"\xab" * PAGE)
@@ -181,8 +183,9 @@ async def test_run_on_an_unusable_database_says_what_to_do(broken):
 
 
 async def test_every_command_that_opens_the_database_says_the_same(broken, tmp_path):
-    """index, like, party, forget, reindex on a damaged file; a new file in a read-only folder."""
-    path, expected = broken["garbage page"]
+    """index, like, party, forget on a damaged page (found by the query that reads it), reindex
+    on a truncated file (it reads no page of this one's tracks), a new file in a read-only
+    folder."""
     music = tmp_path / "music"
     music.mkdir()
     shutil.copy(REPO / "tests" / "fixtures" / "vibe_ace.ogg", music)
@@ -198,13 +201,19 @@ async def test_every_command_that_opens_the_database_says_the_same(broken, tmp_p
     locked.chmod(0o555)
     new = locked / "new.db"
     try:
-        runs = [earworm(*args, "--db", str(path)) for args in commands.values()]
+        runs = [
+            earworm(
+                *args, "--db", str(broken["truncated" if name == "reindex" else "garbage page"][0])
+            )
+            for name, args in commands.items()
+        ]
         runs.append(earworm("forget", "--user", "1", "--db", str(new)))
         results = await asyncio.gather(*runs)
     finally:
         locked.chmod(stat.S_IRWXU)
     problems = []
     for name, result in zip(commands, results, strict=False):
+        path, expected = broken["truncated" if name == "reindex" else "garbage page"]
         problems += check_one_clear_line(name, result, path, expected)
     problems += check_one_clear_line("new file", results[-1], new, "read-only")
     assert not problems, "\n".join(problems)
