@@ -62,9 +62,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         if not isinstance(exc, StorageError):
             raise
-        # A damaged, read-only, newer or full database: one line that says what to do
-        # (the traceback only with -v).
-        logging.getLogger("earworm").info("database failure", exc_info=True)  # shown with -v
+        # A damaged, read-only, newer or full database: one line that says what to do (the
+        # traceback at DEBUG level: `earworm run` with EARWORM_LOG_LEVEL=DEBUG shows it).
+        logging.getLogger("earworm").debug("database failure", exc_info=True)
         print(f"earworm: {exc}", file=sys.stderr)
         return 2
 

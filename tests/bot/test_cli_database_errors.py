@@ -182,10 +182,13 @@ async def test_run_on_an_unusable_database_says_what_to_do(broken):
     assert not problems, "\n".join(problems)
 
 
+DAMAGE_FOR = {"party": "garbage page", "forget": "garbage page"}
+
+
 async def test_every_command_that_opens_the_database_says_the_same(broken, tmp_path):
-    """index, like, party, forget on a damaged page (found by the query that reads it), reindex
-    on a truncated file (it reads no page of this one's tracks), a new file in a read-only
-    folder."""
+    """party and forget on a damaged page (found by the query that reads it); index, like and
+    reindex on a truncated file (found on opening, before any analysis starts); a new file in a
+    read-only folder."""
     music = tmp_path / "music"
     music.mkdir()
     shutil.copy(REPO / "tests" / "fixtures" / "vibe_ace.ogg", music)
@@ -202,9 +205,7 @@ async def test_every_command_that_opens_the_database_says_the_same(broken, tmp_p
     new = locked / "new.db"
     try:
         runs = [
-            earworm(
-                *args, "--db", str(broken["truncated" if name == "reindex" else "garbage page"][0])
-            )
+            earworm(*args, "--db", str(broken[DAMAGE_FOR.get(name, "truncated")][0]))
             for name, args in commands.items()
         ]
         runs.append(earworm("forget", "--user", "1", "--db", str(new)))
@@ -213,7 +214,7 @@ async def test_every_command_that_opens_the_database_says_the_same(broken, tmp_p
         locked.chmod(stat.S_IRWXU)
     problems = []
     for name, result in zip(commands, results, strict=False):
-        path, expected = broken["truncated" if name == "reindex" else "garbage page"]
+        path, expected = broken[DAMAGE_FOR.get(name, "truncated")]
         problems += check_one_clear_line(name, result, path, expected)
     problems += check_one_clear_line("new file", results[-1], new, "read-only")
     assert not problems, "\n".join(problems)
