@@ -57,6 +57,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # `earworm analyze x --json | head`: the reader left; not an error
         sys.stderr.close()
         return 0
+    except Exception as exc:
+        from storage.records import StorageError
+
+        if not isinstance(exc, StorageError):
+            raise
+        # A damaged, read-only, newer or full database: one line that says what to do (the
+        # traceback at DEBUG level: `earworm run` with EARWORM_LOG_LEVEL=DEBUG shows it).
+        logging.getLogger("earworm").debug("database failure", exc_info=True)
+        print(f"earworm: {exc}", file=sys.stderr)
+        return 2
 
 
 def _dispatch(args: argparse.Namespace) -> int:

@@ -45,6 +45,7 @@ async def make_services(settings: Settings):  # -> EarwormService
             max_playlist_items=settings.max_playlist_items,
             allow_private=settings.allow_private_links,
         ),
+        verify_db=True,  # a long-running bot refuses a damaged database at start, not mid-request
     )
 
 

@@ -6,10 +6,12 @@ One :class:`EarwormBot` (a ``commands.Bot``) loads the cogs listed in :data:`COG
 
 Errors: every app command and every :class:`EarwormView` reports failures through
 :meth:`EarwormBot.handle_interaction_error`: a user-facing refusal (an ``EarwormError`` from the
-engine, a cooldown, a failed check) becomes a short ephemeral message; anything else becomes
-"Something went wrong on my side; it has been logged." with the full traceback in the log.
-Either stays private after a public ``defer()`` too: the public "thinking…" placeholder is
-deleted and the message sent as an ephemeral followup (:func:`send_ephemeral`).
+engine, a cooldown, a failed check) becomes a short ephemeral message; a storage failure (a full
+disk, a damaged or read-only database) says so, and its one-line cause goes to the log for the
+admin; anything else becomes "Something went wrong on my side; it has been logged." with the
+full traceback in the log. Either stays private after a public ``defer()`` too: the public
+"thinking…" placeholder is deleted and the message sent as an ephemeral followup
+(:func:`send_ephemeral`).
 A cog's own error handler can set ``interaction.extras["error_handled"] = True`` to skip it.
 
 Intents: ``guilds``, ``guild_messages``, ``guild_reactions`` and ``message_content``. Message
@@ -154,6 +156,9 @@ def user_message_for(error: BaseException) -> tuple[str, bool]:
         error = error.__cause__
     if isinstance(error, EarwormError):
         return (str(error) or "I couldn't do that."), False
+    storage_problem = _storage_problem(error)
+    if storage_problem is not None:  # a full disk, a damaged database: the admin must act
+        return storage_problem, True
     if isinstance(error, app_commands.CommandOnCooldown):
         return f"Slow down a little: try again in {max(1, round(error.retry_after))} s.", False
     if isinstance(error, app_commands.MissingPermissions):
@@ -178,6 +183,12 @@ def user_message_for(error: BaseException) -> tuple[str, bool]:
         # Discord's command list and ours differ (a deploy in progress, or a failed sync).
         return "That command isn't available any more; try again in a minute.", False
     return UNEXPECTED_ERROR_MESSAGE, True
+
+
+def _storage_problem(error: BaseException) -> str | None:
+    from bot.service import storage_problem_message  # loaded with the cogs anyway
+
+    return storage_problem_message(error)
 
 
 def _perm_list(perms: list[str]) -> str:
@@ -310,7 +321,11 @@ class EarwormBot(commands.Bot):
         message, unexpected = user_message_for(error)
         original = error.original if isinstance(error, app_commands.CommandInvokeError) else error
         name = interaction.command.qualified_name if interaction.command else None
-        if unexpected:
+        if unexpected and _storage_problem(original) is not None:
+            # The operator's one line says what is wrong and what to do; details at debug.
+            log.error("%s %s failed: %s", source, name or "-", original)
+            log.debug("storage failure", exc_info=(type(original), original, original.__traceback__))
+        elif unexpected:
             log.error(
                 "Unhandled error in %s %s (interaction %s, user %s, guild %s)",
                 source,

@@ -1,8 +1,10 @@
 """The application service: analyse -> store -> recommend, shared by the CLI and the Discord bot.
 
 Holds the database, the analysis engine and a per-guild recommendation catalog cache that the
-database's change events keep correct. Nothing here knows Discord; nothing here does maths
-beyond calling ``inference``.
+database's change events keep correct, writes by other processes included (``earworm index``
+into the database the bot serves). Work already under way is shared: the same audio is analysed
+once and the same link or attachment downloaded once, however many ask at the same time.
+Nothing here knows Discord; nothing here does maths beyond calling ``inference``.
 """
 
 from __future__ import annotations
@@ -12,13 +14,14 @@ import logging
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, replace
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from bot.convert import analysis_to_record, record_to_analysis
 from bot.engine import AnalysisEngine, EngineConfig
+from bot.inflight import InFlight
 from inference.analysis import content_hash, model_version
 from inference.errors import EarwormError
 from inference.fetch import FetchedAudio, FetchLimits, fetch_audio
@@ -33,7 +36,17 @@ from inference.recommend import (
 )
 from inference.result import Analysis
 from storage.db import Database
-from storage.records import ForgetReport, SourceKind, TrackRecord
+from storage.failures import storage_error
+from storage.records import (
+    DatabaseCorrupt,
+    DatabaseReadOnly,
+    ExternalChange,
+    ForgetReport,
+    SourceKind,
+    StorageError,
+    StorageFull,
+    TrackRecord,
+)
 from storage.vectors import IndexCache
 
 log = logging.getLogger(__name__)
@@ -53,6 +66,24 @@ class NotMusicError(EarwormError):
 
 class UnknownTrack(EarwormError):
     code = "unknown_track"
+
+
+#: Added to a playlist's note when its picks could not be remembered (the disk is full).
+HISTORY_NOT_SAVED = "The server's disk is full, so I couldn't remember these picks: they may come up again. Please tell the bot's admin."
+
+
+def storage_problem_message(error: BaseException) -> str | None:
+    """What a Discord user is told when the database fails (the operator's detail goes to the
+    log); None if ``error`` is not a storage failure."""
+    if not isinstance(error, StorageError):
+        return None
+    if isinstance(error, StorageFull):
+        return "The server's disk is full, so I couldn't save that. Try again later, or tell the bot's admin."
+    if isinstance(error, DatabaseReadOnly):
+        return "I can't save anything right now: my database is read-only. Please tell the bot's admin."
+    if isinstance(error, DatabaseCorrupt):
+        return "My database is damaged, so I couldn't do that. Please tell the bot's admin."
+    return "I can't reach my database right now. Try again in a minute, or tell the bot's admin."
 
 
 @dataclass(frozen=True)
@@ -86,15 +117,25 @@ class EarwormService:
         self.fetch_limits = fetch_limits
         self.model_version = model_version()
         self._catalogs: dict[int, Catalog] = {}
+        self._catalog_changes = 0  # storage events seen: a catalog built across one is not kept
         self._catalog_locks: dict[int, asyncio.Lock] = {}
+        # Work in flight, shared by everyone who asks for the same thing meanwhile.
+        self._analyses: InFlight[str, tuple[Analysis, bool]] = InFlight()  # by content hash
+        self._fetches: InFlight[tuple, object] = InFlight()  # by attachment URL or link
+        self._link_progress: dict[tuple, list[Callable[[dict], None]]] = {}
         self._unsubscribe = db.subscribe(self._on_storage_event)
         # Nearest-neighbour search per guild (exact, or an approximate index for large catalogs).
         self.index = IndexCache(db, model_version=self.model_version)
 
     @classmethod
-    async def open(cls, db_path: str | os.PathLike, engine_config: EngineConfig = EngineConfig(), fetch_limits: FetchLimits = FetchLimits()) -> EarwormService:
-        Path(db_path).parent.mkdir(parents=True, exist_ok=True)
-        db = await Database.open(db_path)
+    async def open(cls, db_path: str | os.PathLike, engine_config: EngineConfig = EngineConfig(), fetch_limits: FetchLimits = FetchLimits(), *, verify_db: bool = False) -> EarwormService:
+        """Open the database (``verify_db``: check the whole file first), then start the workers.
+        An unusable database raises a StorageError that says what to do."""
+        try:
+            Path(db_path).parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise storage_error(exc, str(db_path)) from exc
+        db = await Database.open(db_path, verify=verify_db)
         engine = AnalysisEngine(engine_config)
         try:
             await engine.start()
@@ -108,14 +149,21 @@ class EarwormService:
         self._unsubscribe()
         self.index.close()
         await self.engine.close(cancel_pending=cancel_pending)
+        await self._fetches.aclose()
+        await self._analyses.aclose()
         await self.db.close()
 
     # ------------------------------------------------------------------ analyse and store
 
     async def analyze(self, source: str | os.PathLike | bytes, title: str = "") -> tuple[Analysis, bool]:
-        """An analysis of this audio, reused from the database when this model made one."""
+        """An analysis of this audio, reused from the database when this model made one; the
+        same audio asked for while it is being analysed waits for that one analysis."""
         # Hash in a thread: attachments can be tens of MB and the event loop must stay free.
         digest = content_hash(source) if isinstance(source, bytes) and len(source) < 1 << 20 else await asyncio.to_thread(content_hash, source)
+        analysis, reused = await self._analyses.run(digest, lambda: self._analyze_once(source, title, digest))
+        return (replace(analysis, title=title) if title and analysis.title != title else analysis), reused
+
+    async def _analyze_once(self, source: str | os.PathLike | bytes, title: str, digest: str) -> tuple[Analysis, bool]:
         record = await self.db.get_analysis(digest, self.model_version)
         if record is not None:
             return record_to_analysis(record, title), True
@@ -135,10 +183,37 @@ class EarwormService:
     ) -> Stored:
         """Analyse (or reuse) and add to the guild's catalog. Raises NotMusicError for non-music."""
         analysis, reused = await self.analyze(source, title)
+        return await self._store(guild_id, analysis, reused, title=title, source_kind=source_kind, source_url=source_url, added_by=added_by)
+
+    async def _store(self, guild_id: int, analysis: Analysis, reused: bool, *, title: str, source_kind: SourceKind, source_url: str | None, added_by: int | None) -> Stored:
         if not analysis.is_music:
             raise NotMusicError(analysis)
         track, created = await self.db.add_track(guild_id, analysis.content_hash, title or analysis.title, source_kind, source_url, added_by)
         return Stored(track, analysis, created, reused)
+
+    async def add_attachment(
+        self,
+        guild_id: int,
+        url: str,
+        read: Callable[[], Awaitable[bytes]],
+        *,
+        title: str,
+        source_url: str | None,
+        added_by: int | None,
+        downloaded: Callable[[], None] | None = None,
+    ) -> Stored:
+        """Download an attachment (``read()``), analyse it (or reuse) and add it to the guild's
+        catalog. Everyone asking for the same ``url`` while that is under way shares the one
+        download and analysis (``downloaded`` is called after the download, if this call made it)."""
+
+        async def work() -> tuple[Analysis, bool]:
+            data = await read()
+            if downloaded is not None:
+                downloaded()
+            return await self.analyze(data, title)
+
+        analysis, reused = await self._fetches.run(("attachment", url), work)
+        return await self._store(guild_id, analysis, reused, title=title, source_kind="attachment", source_url=source_url, added_by=added_by)
 
     async def fetch_link(self, url: str, *, playlist: bool = False, progress: Callable[[dict], None] | None = None) -> tuple[Path, list[FetchedAudio]]:
         """Download a link's audio in a thread (never on the event loop). The caller removes the
@@ -156,23 +231,55 @@ class EarwormService:
         shutil.rmtree(directory, ignore_errors=True)
 
     async def add_link(self, guild_id: int, url: str, added_by: int | None, *, playlist: bool = False, progress: Callable[[dict], None] | None = None) -> list[Stored | EarwormError]:
-        """Fetch a link (or a bounded playlist) and add each item; per-item errors are returned."""
+        """Fetch a link (or a bounded playlist) and add each item; per-item errors are returned.
+        The same link asked for while it is being fetched is fetched and analysed once."""
         existing = None if playlist else await self.db.find_track_by_source(guild_id, url)
         if existing is not None:
             record = await self.db.get_analysis(existing.content_hash)
             if record is not None:
                 return [Stored(existing, record_to_analysis(record, existing.title), False, True)]
-        tmp, items = await self.fetch_link(url, playlist=playlist, progress=progress)
+        results: list[Stored | EarwormError] = []
+        for item, outcome in await self._analysed_link(url, playlist, progress):
+            try:
+                if isinstance(outcome, EarwormError):
+                    raise outcome
+                results.append(await self._store(guild_id, *outcome, title=item.title, source_kind="link", source_url=item.url, added_by=added_by))
+            except EarwormError as exc:
+                results.append(exc)
+        return results
+
+    async def _analysed_link(self, url: str, playlist: bool, progress: Callable[[dict], None] | None) -> list[tuple[FetchedAudio, tuple[Analysis, bool] | EarwormError]]:
+        """A link's items with their analyses (or why each failed), fetched once for everyone
+        who asks meanwhile; every one of them hears the download's progress."""
+        key = ("link", url, playlist)
+        listeners = self._link_progress.setdefault(key, [])
+        if progress is not None:
+            listeners.append(progress)
+
+        def fan_out(event: dict) -> None:  # runs in the download thread
+            for listener in list(listeners):
+                listener(event)
+
+        async def work() -> list[tuple[FetchedAudio, tuple[Analysis, bool] | EarwormError]]:
+            tmp, items = await self.fetch_link(url, playlist=playlist, progress=fan_out)
+            try:
+                out: list[tuple[FetchedAudio, tuple[Analysis, bool] | EarwormError]] = []
+                for item in items:
+                    try:
+                        out.append((item, await self.analyze(item.path, item.title)))
+                    except EarwormError as exc:
+                        out.append((item, exc))
+                return out
+            finally:
+                self.discard_download(tmp)
+
         try:
-            results: list[Stored | EarwormError] = []
-            for item in items:
-                try:
-                    results.append(await self.add_track(guild_id, item.path, title=item.title, source_kind="link", source_url=item.url, added_by=added_by))
-                except EarwormError as exc:
-                    results.append(exc)
-            return results
+            return await self._fetches.run(key, work)
         finally:
-            self.discard_download(tmp)
+            if progress is not None and progress in listeners:
+                listeners.remove(progress)
+            if not listeners and self._link_progress.get(key) is listeners:
+                del self._link_progress[key]
 
     # ------------------------------------------------------------------ likes
 
@@ -190,15 +297,22 @@ class EarwormService:
     # ------------------------------------------------------------------ recommendations
 
     async def catalog(self, guild_id: int) -> Catalog:
-        """The guild's recommendation catalog, cached until a track is added, removed or re-analysed."""
+        """The guild's recommendation catalog, cached until a track is added, removed or
+        re-analysed, here or by another process (checked first: one cheap PRAGMA)."""
+        await self.db.notice_external_writes()
         lock = self._catalog_locks.setdefault(guild_id, asyncio.Lock())
         async with lock:
-            if guild_id not in self._catalogs:
-                tracks = await self.db.list_tracks(guild_id)
-                descriptors = await self.db.track_descriptors(guild_id)
-                features = [_features(t, descriptors.get(t.id, {})) for t in tracks if t.model_version == self.model_version]
-                self._catalogs[guild_id] = await asyncio.to_thread(Catalog, features)
-            return self._catalogs[guild_id]
+            cached = self._catalogs.get(guild_id)
+            if cached is not None:
+                return cached
+            changes = self._catalog_changes
+            tracks = await self.db.list_tracks(guild_id)
+            descriptors = await self.db.track_descriptors(guild_id)
+            features = [_features(t, descriptors.get(t.id, {})) for t in tracks if t.model_version == self.model_version]
+            catalog = await asyncio.to_thread(Catalog, features)
+            if changes == self._catalog_changes:  # else a change landed meanwhile: build anew next time
+                self._catalogs[guild_id] = catalog
+            return catalog
 
     async def recommend(self, guild_id: int, user_id: int, n: int = 10) -> Playlist:
         catalog = await self.catalog(guild_id)
@@ -209,7 +323,11 @@ class EarwormService:
         if not result.picks and recent and liked:
             # Everything close was recommended lately: allow repeats rather than say nothing.
             result = await asyncio.to_thread(self._recommend_ordered, liked, catalog, n, [], popular)
-        await self.db.record_recommendations(guild_id, user_id, [p.track_id for p in result.picks])
+        try:
+            await self.db.record_recommendations(guild_id, user_id, [p.track_id for p in result.picks])
+        except StorageFull as exc:  # the playlist is still worth having; say what was not saved
+            log.error("recommendation history not saved: %s", exc)
+            result = replace(result, note=f"{result.note} {HISTORY_NOT_SAVED}" if result.note else HISTORY_NOT_SAVED)
         return Playlist(result, await self._tracks(guild_id, [p.track_id for p in result.picks]))
 
     @staticmethod
@@ -242,6 +360,10 @@ class EarwormService:
         return {t.id: t for t in await self.db.get_tracks(guild_id, ids)}
 
     def _on_storage_event(self, event: object) -> None:
+        self._catalog_changes += 1
+        if isinstance(event, ExternalChange):  # another process wrote: any catalog may be stale
+            self._catalogs.clear()
+            return
         guilds = {g for g, _ in getattr(event, "tracks", ())} | ({event.guild_id} if hasattr(event, "guild_id") else set())
         for guild in guilds:
             self._catalogs.pop(guild, None)

@@ -256,15 +256,14 @@ async def add_to_catalog(
 
     if request.kind == "attachment":
         report("downloading", None)
-        data = await request.read(max_attachment_bytes)
-        report("analysing", None)
-        return await service.add_track(
+        return await service.add_attachment(
             guild_id,
-            data,
+            request.url,
+            lambda: request.read(max_attachment_bytes),
             title=request.title,
-            source_kind="attachment",
             source_url=request.source_url,
             added_by=request.shared_by,
+            downloaded=lambda: report("analysing", None),
         )
 
     loop = asyncio.get_running_loop()

@@ -14,6 +14,10 @@ The event loop never blocks on a worker: one reader thread per worker waits on t
 and process sentinel, unpickles results, reaps the process when it exits and hands everything to
 the loop with ``call_soon_threadsafe``. Jobs are sent as pickles: pass file paths rather than
 large arrays where possible.
+
+Temporary files belong to the parent: a worker's ``TMPDIR`` is a folder the parent made (under
+``scratch_dir``) and deletes once it has reaped the worker, however it ended (crash, SIGKILL,
+timeout, shutdown), so a killed worker's copy of an upload never outlives it (inference.scratch).
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ from dataclasses import dataclass, field
 from multiprocessing.context import BaseContext
 from typing import Any
 
+from inference import scratch
 from inference.errors import JobError, JobTimeout, PoolBusy, PoolClosed, WorkerCrashed
 
 __all__ = ["PoolStats", "WorkerPool", "worker_threads"]
@@ -86,12 +91,15 @@ def _watch_parent(parent_pid: int) -> None:
     os._exit(1)
 
 
-def _worker_main(conn: multiprocessing.connection.Connection, setup: bytes, threads: int) -> None:
+def _worker_main(
+    conn: multiprocessing.connection.Connection, setup: bytes, threads: int, tmpdir: str
+) -> None:
     """A worker process: initialise, report ready, then run jobs until told to stop."""
     global _worker_threads
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's business
     for var in _THREAD_ENV_VARS:
         os.environ[var] = str(threads)
+    scratch.use_as_temp(tmpdir)  # the parent deletes it after our death, however we die
     _worker_threads = threads
     threading.Thread(target=_watch_parent, args=(os.getppid(),), daemon=True).start()
     try:
@@ -201,6 +209,7 @@ class _Worker:
     process: multiprocessing.process.BaseProcess
     conn: multiprocessing.connection.Connection
     ready: asyncio.Future[Exception | None]  # None: initialised; else why it failed
+    tmpdir: str  # the worker's temp folder, deleted by the parent once the worker is reaped
     exited: asyncio.Event = field(default_factory=asyncio.Event)
     state: str = "starting"  # starting | idle | busy | dead
     job: _Job | None = None
@@ -245,6 +254,7 @@ class WorkerPool:
         threads_per_worker: int | None = None,
         mp_context: str | BaseContext = "spawn",
         start_timeout_s: float = 120.0,
+        scratch_dir: str | os.PathLike[str] | None = None,
     ) -> None:
         if workers < 1 or max_queue < 0 or job_timeout_s <= 0:
             raise ValueError("need workers >= 1, max_queue >= 0 and job_timeout_s > 0")
@@ -253,6 +263,8 @@ class WorkerPool:
         self.max_queue = max_queue
         self.threads_per_worker = threads_per_worker or max(1, _cpu_count() // workers)
         self.start_timeout_s = start_timeout_s
+        self.scratch_dir = scratch_dir  # where the pool's temp folder goes (None: the system's)
+        self._scratch: str | None = None
         ctx = multiprocessing.get_context(mp_context) if isinstance(mp_context, str) else mp_context
         if ctx.get_start_method() == "fork":
             raise ValueError(
@@ -282,6 +294,7 @@ class WorkerPool:
             raise RuntimeError("WorkerPool.start() called twice")
         self._loop = asyncio.get_running_loop()
         t0 = time.perf_counter()
+        self._scratch = scratch.make_root(self.scratch_dir)
         results = await asyncio.gather(
             *(self._spawn_worker() for _ in range(self.workers)), return_exceptions=True
         )
@@ -327,6 +340,7 @@ class WorkerPool:
                 for w in self._workers:
                     self._kill(w, "closed")
                 await asyncio.wait(late)
+        scratch.remove(self._scratch)
         logger.info("pool closed: %s", self.stats())
 
     async def __aenter__(self) -> WorkerPool:
@@ -457,13 +471,14 @@ class WorkerPool:
         assert self._loop is not None
         t0 = time.perf_counter()
         parent_conn, child_conn = self._ctx.Pipe()
+        tmpdir = scratch.make_worker_folder(self._scratch)
         process = self._ctx.Process(
             target=_worker_main,
-            args=(child_conn, self._setup, self.threads_per_worker),
+            args=(child_conn, self._setup, self.threads_per_worker, tmpdir),
             name="earworm-worker",
             daemon=True,
         )
-        w = _Worker(process, parent_conn, self._loop.create_future())
+        w = _Worker(process, parent_conn, self._loop.create_future(), tmpdir)
         # start() forks and execs (forkserver: waits for the server), 1-150 ms: not on the loop.
         starting = self._loop.run_in_executor(None, self._start_process, process)
         try:
@@ -477,6 +492,8 @@ class WorkerPool:
                     self._workers.append(w)
                     name = f"pool-reader-{w.pid}"
                     threading.Thread(target=self._reader, args=(w,), name=name, daemon=True).start()
+                else:  # no process, so no reader to clean up after it
+                    scratch.remove(tmpdir)
             error = await asyncio.wait_for(asyncio.shield(w.ready), self.start_timeout_s)
         except TimeoutError:
             error = JobError(f"a worker did not finish starting within {self.start_timeout_s:g} s")
@@ -544,6 +561,7 @@ class WorkerPool:
                     self._post(self._on_ready, w, error)
         finally:
             w.process.join()  # reap: no zombies
+            scratch.remove(w.tmpdir)  # what it left behind, off the loop
             self._post(self._on_exit, w, w.process.exitcode)
 
     def _post(self, callback: Callable[..., None], *args: Any) -> None:

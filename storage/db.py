@@ -40,12 +40,14 @@ from typing import Any
 import aiosqlite
 import numpy as np
 
-from storage.migrate import apply_migrations, load_migrations
+from storage.connect import open_connection
+from storage.failures import sqlite_errors
 from storage.records import (
     SOURCE_KINDS,
     AnalysisRecord,
     AnalysisReplaced,
     CatalogStats,
+    ExternalChange,
     ForgetReport,
     PartyExistsError,
     PartyMember,
@@ -75,7 +77,6 @@ _TRACK_COLUMNS = (
 )
 _TRACK_FROM = "tracks AS t JOIN analyses AS a ON a.content_hash = t.content_hash"
 _PARTY_COLUMNS = "id, guild_id, channel_id, message_id, host_id, created_at, ended_at"
-_SYNCHRONOUS = {"OFF", "NORMAL", "FULL", "EXTRA"}
 
 
 class Database:
@@ -94,6 +95,7 @@ class Database:
         self._clock = clock
         self._listeners: list[Listener] = []
         self._closed = False
+        self._data_version: int | None = None  # PRAGMA data_version when last looked at
 
     # ---------------------------------------------------------------------------- lifecycle
 
@@ -105,40 +107,28 @@ class Database:
         busy_timeout_ms: int = 5000,
         synchronous: str = "NORMAL",
         clock: Callable[[], float] = time.time,
+        verify: bool = False,
     ) -> _Opener:
-        """Open (creating and migrating as needed). Await it, or use it as ``async with``."""
-        return _Opener(cls._open(path, busy_timeout_ms, synchronous, clock))
+        """Open (creating and migrating as needed). Await it, or use it as ``async with``.
+
+        An unusable file (damaged, read-only, newer schema, full disk...) raises a StorageError
+        that says what to do (storage.failures); ``verify`` also checks the whole file first."""
+        return _Opener(cls._open(path, busy_timeout_ms, synchronous, clock, verify))
 
     @classmethod
     async def _open(
-        cls, path: str | PathLike[str], busy_timeout_ms: int, synchronous: str, clock
+        cls, path: str | PathLike[str], busy_timeout_ms: int, synchronous: str, clock, verify: bool
     ) -> Database:
-        synchronous = synchronous.upper()
-        if synchronous not in _SYNCHRONOUS:
-            raise ValueError(f"synchronous must be one of {sorted(_SYNCHRONOUS)}")
-        migrations = load_migrations()  # fail on a broken install before touching the file
-        conn = await aiosqlite.connect(
-            path, isolation_level=None, timeout=busy_timeout_ms / 1000, check_same_thread=False
+        conn = await open_connection(
+            path, busy_timeout_ms=busy_timeout_ms, synchronous=synchronous, verify=verify
         )
+        db = cls(conn, path=path, clock=clock)
         try:
-            conn.row_factory = sqlite3.Row
-            await conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
-            async with conn.execute("PRAGMA journal_mode = WAL") as cur:
-                mode = (await cur.fetchone())[0]
-            if mode.lower() not in ("wal", "memory"):
-                raise StorageError(f"could not switch {path} to WAL mode (got {mode!r})")
-            await conn.execute(f"PRAGMA synchronous = {synchronous}")
-            await conn.execute("PRAGMA foreign_keys = ON")
-            async with conn.execute("PRAGMA foreign_keys") as cur:
-                if (await cur.fetchone())[0] != 1:
-                    raise StorageError("this SQLite build does not enforce foreign keys")
-            applied = await apply_migrations(conn, migrations)
-            if applied:
-                log.info("database %s migrated to version %d", path, applied[-1])
+            db._data_version = int((await db._one("PRAGMA data_version"))[0])
         except BaseException:
             await conn.close()
             raise
-        return cls(conn, path=path, clock=clock)
+        return db
 
     async def close(self) -> None:
         if self._closed:
@@ -164,7 +154,8 @@ class Database:
     # ---------------------------------------------------------------------------- events
 
     def subscribe(self, listener: Listener) -> Callable[[], None]:
-        """Call ``listener(event)`` after each committed change to a catalog's vectors.
+        """Call ``listener(event)`` after each committed change to a catalog's vectors (and with
+        an ExternalChange when ``notice_external_writes`` finds another connection's commits).
 
         Listeners run synchronously on the event loop, in commit order; an exception in one is
         logged and does not undo the (already committed) write. Returns an unsubscribe function.
@@ -176,6 +167,17 @@ class Database:
                 self._listeners.remove(listener)
 
         return unsubscribe
+
+    async def notice_external_writes(self) -> bool:
+        """Whether another connection (e.g. ``earworm index`` in another process) committed
+        since the last look; if so, listeners get an ExternalChange. One cheap PRAGMA: call it
+        before serving from a cache built from the database."""
+        version = int((await self._one("PRAGMA data_version"))[0])
+        if version == self._data_version:
+            return False
+        self._data_version = version
+        self._emit([ExternalChange(version)])
+        return True
 
     def _emit(self, events: Iterable[StorageEvent]) -> None:
         for event in events:
@@ -189,29 +191,36 @@ class Database:
 
     @asynccontextmanager
     async def _write(self) -> AsyncIterator[aiosqlite.Connection]:
-        """One write transaction, serialised with everything else on this connection."""
+        """One write transaction, serialised with everything else on this connection; rolled
+        back on any failure, COMMIT's own included (a full disk fails at COMMIT in WAL mode)."""
+        async with self._read() as conn:
+            if conn.in_transaction:  # a rollback that was itself cancelled
+                log.warning("rolling back a transaction left open by a cancelled write")
+                await conn.execute("ROLLBACK")
+            await conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+                await conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    try:
+                        await conn.execute("ROLLBACK")
+                    except sqlite3.Error:  # keep the original error; the next write retries
+                        log.warning("rollback failed", exc_info=True)
+                raise
+
+    @asynccontextmanager
+    async def _read(self) -> AsyncIterator[aiosqlite.Connection]:
+        """The connection, alone; SQLite failures come out as storage errors (storage.failures)."""
         if self._closed:
             raise StorageError("database is closed")
         async with self._lock:
-            if self._conn.in_transaction:  # a rollback that was itself cancelled
-                log.warning("rolling back a transaction left open by a cancelled write")
-                await self._conn.execute("ROLLBACK")
-            await self._conn.execute("BEGIN IMMEDIATE")
-            try:
+            with sqlite_errors(self.path):
                 yield self._conn
-            except BaseException:
-                if self._conn.in_transaction:
-                    await self._conn.execute("ROLLBACK")
-                raise
-            else:
-                await self._conn.execute("COMMIT")
 
     async def _all(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
-        if self._closed:
-            raise StorageError("database is closed")
-        async with self._lock:
-            async with self._conn.execute(sql, params) as cur:
-                return list(await cur.fetchall())
+        async with self._read() as conn, conn.execute(sql, params) as cur:
+            return list(await cur.fetchall())
 
     async def _one(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Row | None:
         rows = await self._all(sql, params)
@@ -448,10 +457,8 @@ class Database:
         where = "t.guild_id = ?" + (" AND a.model_version = ?" if model_version else "")
         params: tuple[Any, ...] = (guild_id, model_version) if model_version else (guild_id,)
         sql_from = f"FROM {_TRACK_FROM} WHERE {where}"
-        if self._closed:
-            raise StorageError("database is closed")
-        async with self._lock:
-            async with self._conn.execute(
+        async with self._read() as conn:
+            async with conn.execute(
                 f"SELECT COUNT(*), MIN(a.dim), MAX(a.dim) {sql_from}", params
             ) as cur:
                 n, dmin, dmax = await cur.fetchone()
@@ -465,7 +472,7 @@ class Database:
             ids = np.empty(n, np.int64)
             mat = np.empty((n, dmin), np.float32)
             i = 0
-            async with self._conn.execute(
+            async with conn.execute(
                 f"SELECT t.id, a.embedding {sql_from} ORDER BY t.id", params
             ) as cur:
                 while rows := await cur.fetchmany(4096):
@@ -714,23 +721,21 @@ class Database:
     # ---------------------------------------------------------------------------- stats
 
     async def catalog_stats(self, guild_id: int) -> CatalogStats:
-        if self._closed:
-            raise StorageError("database is closed")
-        async with self._lock:
-            async with self._conn.execute(
+        async with self._read() as conn:
+            async with conn.execute(
                 "SELECT COUNT(*), COALESCE(SUM(a.is_music), 0), COALESCE(SUM(a.duration_s), 0), "
                 f"COUNT(DISTINCT t.added_by) FROM {_TRACK_FROM} WHERE t.guild_id = ?",
                 (guild_id,),
             ) as cur:
                 count, music, duration, contributors = await cur.fetchone()
-            async with self._conn.execute(
+            async with conn.execute(
                 f"SELECT g.key, SUM(g.value) FROM {_TRACK_FROM}, json_each(a.genres) AS g "
                 "WHERE t.guild_id = ? AND a.is_music = 1 AND g.type IN ('real', 'integer') "
                 "GROUP BY g.key",
                 (guild_id,),
             ) as cur:
                 sums = {str(k): float(v) for k, v in await cur.fetchall()}
-            async with self._conn.execute(
+            async with conn.execute(
                 "SELECT COUNT(*) FROM likes WHERE guild_id = ?", (guild_id,)
             ) as cur:
                 (likes,) = await cur.fetchone()

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import aiosqlite
 
+from storage.failures import storage_error
 from storage.records import MigrationError, SchemaTooNewError
 
 log = logging.getLogger(__name__)
@@ -72,9 +73,10 @@ def load_migrations(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
 
 
 async def apply_migrations(
-    conn: aiosqlite.Connection, migrations: list[Migration] | None = None
+    conn: aiosqlite.Connection, migrations: list[Migration] | None = None, where: str = ""
 ) -> list[int]:
-    """Apply the pending migrations on ``conn`` (autocommit mode); returns the versions applied."""
+    """Apply the pending migrations on ``conn`` (autocommit mode); returns the versions applied.
+    ``where``: the database's path, for the messages."""
     if migrations is None:
         migrations = load_migrations()
     await conn.execute(
@@ -90,8 +92,9 @@ async def apply_migrations(
     newer = sorted(v for v in recorded if v > latest)
     if newer:
         raise SchemaTooNewError(
-            f"the database has schema version {max(newer)} but this Earworm knows only up to "
-            f"{latest}: upgrade Earworm (or restore a backup made for this version)"
+            f"the database {where or ''}{' ' if where else ''}has schema version {max(newer)}, "
+            f"from a newer Earworm; this one knows only up to {latest}. Upgrade Earworm, or "
+            "use a database (or a backup) made for this version."
         )
     for v, name in recorded.items():
         if known[v].name != name:
@@ -128,9 +131,9 @@ async def apply_migrations(
         except BaseException as exc:
             if conn.in_transaction:
                 await conn.execute("ROLLBACK")
-            if isinstance(exc, sqlite3.Error):
+            if isinstance(exc, sqlite3.Error) and storage_error(exc, "") is None:
                 raise MigrationError(f"migration {m.version:04d}_{m.name} failed: {exc}") from exc
-            raise
+            raise  # a damaged file, a full disk...: the caller says which file
         log.info("applied migration %04d_%s", m.version, m.name)
         applied.append(m.version)
     return applied

@@ -172,7 +172,15 @@ class AnalysisReplaced:
     tracks: tuple[tuple[int, int], ...]  # (guild_id, track_id)
 
 
-StorageEvent = TrackAdded | TrackRemoved | AnalysisReplaced
+@dataclass(frozen=True, slots=True)
+class ExternalChange:
+    """Another process (or connection) committed to the database: anything may have changed,
+    so caches built from it must be rebuilt. Noticed through ``PRAGMA data_version``."""
+
+    data_version: int
+
+
+StorageEvent = TrackAdded | TrackRemoved | AnalysisReplaced | ExternalChange
 
 
 # --------------------------------------------------------------------------------------------
@@ -181,6 +189,24 @@ StorageEvent = TrackAdded | TrackRemoved | AnalysisReplaced
 
 class StorageError(Exception):
     """Base class of the storage layer's own errors."""
+
+
+class DatabaseUnavailable(StorageError):
+    """The database file cannot be opened, read or written (a missing folder, permissions, an
+    I/O error, a lock held too long). The message says what is wrong and what to do."""
+
+
+class DatabaseCorrupt(DatabaseUnavailable):
+    """The file is damaged, or is not an SQLite database at all."""
+
+
+class DatabaseReadOnly(DatabaseUnavailable):
+    """The file, its folder or its file system does not allow writing."""
+
+
+class StorageFull(DatabaseUnavailable):
+    """The disk (or the database's size limit) is full; the failed write was rolled back and
+    everything committed before it is intact."""
 
 
 class MigrationError(StorageError):

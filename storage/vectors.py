@@ -32,7 +32,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from storage.records import AnalysisReplaced, StorageEvent, TrackAdded, TrackRemoved
+from storage.records import (
+    AnalysisReplaced,
+    ExternalChange,
+    StorageEvent,
+    TrackAdded,
+    TrackRemoved,
+)
 
 if TYPE_CHECKING:
     from storage.db import Database
@@ -431,7 +437,8 @@ class IndexCache:
 
     It subscribes to the database's change events, so adds, removals and re-analyses are
     applied to cached indexes as they commit; events that arrive while a guild's index is being
-    built are replayed onto it afterwards (they are idempotent). ``model_version``: index only
+    built are replayed onto it afterwards (they are idempotent). Writes by other processes are
+    noticed before each use (``Database.notice_external_writes``) and drop every cached index. ``model_version``: index only
     embeddings of that model (tracks of other versions are left out until re-analysed).
     ``max_vectors``: drop least recently used guilds beyond this many cached vectors in total.
     """
@@ -455,6 +462,7 @@ class IndexCache:
         self._indexes: OrderedDict[int, VectorIndex] = OrderedDict()
         self._building: dict[int, list[StorageEvent]] = {}
         self._build_tasks: dict[int, asyncio.Future[VectorIndex]] = {}
+        self._generation = 0  # bumped by each external change: older builds are not cached
         self._unsubscribe = db.subscribe(self._on_event)
 
     def close(self) -> None:
@@ -472,6 +480,7 @@ class IndexCache:
             self._indexes.pop(guild_id, None)
 
     async def get(self, guild_id: int) -> VectorIndex:
+        await self._db.notice_external_writes()
         index = self._indexes.get(guild_id)
         if index is not None:
             self._indexes.move_to_end(guild_id)
@@ -493,6 +502,7 @@ class IndexCache:
         return index.search(query, k, exclude_ids)
 
     async def _build(self, guild_id: int) -> VectorIndex:
+        generation = self._generation
         self._building[guild_id] = []
         try:
             ids, mat = await self._db.guild_embeddings(guild_id, self.model_version)
@@ -507,6 +517,8 @@ class IndexCache:
                 self._apply(index, guild_id, event)
         finally:
             self._building.pop(guild_id, None)
+        if generation != self._generation:
+            return index  # another process wrote meanwhile: serve it, rebuild next time
         self._indexes[guild_id] = index
         self._indexes.move_to_end(guild_id)
         self._evict(keep=guild_id)
@@ -526,6 +538,10 @@ class IndexCache:
     # -------------------------------------------------------------------------- events
 
     def _on_event(self, event: StorageEvent) -> None:
+        if isinstance(event, ExternalChange):
+            self._generation += 1
+            self._indexes.clear()
+            return
         guilds = (
             {g for g, _t in event.tracks}
             if isinstance(event, AnalysisReplaced)

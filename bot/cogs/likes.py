@@ -34,6 +34,7 @@ from bot.embeds import likes_embed
 from bot.limits import limiter_for
 from bot.track_resolver import add_to_catalog, existing_track, from_message
 from inference.errors import EarwormError
+from storage.records import StorageError
 
 if TYPE_CHECKING:
     from bot.service import EarwormService
@@ -220,8 +221,10 @@ class Likes(commands.Cog):
                     track_id,
                     "changed" if created else "no change",
                 )
-            except EarwormError as exc:
-                log.info(
+            except (EarwormError, StorageError) as exc:
+                log_level = logging.ERROR if isinstance(exc, StorageError) else logging.INFO
+                log.log(
+                    log_level,
                     "could not %s by reaction on message %s for user %s: %s",
                     "like" if add else "unlike",
                     payload.message_id,

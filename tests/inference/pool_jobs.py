@@ -5,6 +5,7 @@ from __future__ import annotations
 import ctypes
 import os
 import signal
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -98,6 +99,15 @@ def crash_sigkill() -> None:
 
 
 def hang() -> None:
+    time.sleep(60)
+
+
+def copy_upload_then_hang(size: int = 1 << 16) -> None:
+    """What an analysis does with an upload ffmpeg must read (inference.audio writes it to a
+    temp file), then a hang: only the pool's clean-up can remove that copy."""
+    fd, _ = tempfile.mkstemp(prefix="earworm-", suffix=".audio")
+    with os.fdopen(fd, "wb") as f:
+        f.write(b"\0" * size)
     time.sleep(60)
 
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -178,6 +180,56 @@ async def test_hung_job_times_out_and_worker_is_replaced(make_pool):
         await pool.submit(pool_jobs.hang, timeout_s=0.2)
     await _until(lambda: pool.stats().restarts == 2)  # the kill is reaped after JobTimeout
     assert pool.stats().timeouts == 2
+
+
+@pytest.fixture
+def system_temp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The temp folder the pool and its workers use (TMPDIR), pointed at an empty tmp_path."""
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    monkeypatch.setattr(tempfile, "tempdir", None)  # tempfile reads TMPDIR again
+    return tmp_path
+
+
+def _uploads(root: Path) -> list[Path]:
+    return sorted(root.rglob("earworm-*.audio"))
+
+
+@pytest.mark.parametrize("ending", ["SIGKILL", "timeout", "shutdown"])
+async def test_a_killed_workers_temp_files_are_removed(make_pool, system_temp, ending):
+    """A worker that copied an upload to a temp file and was then killed leaves nothing in the
+    temp folder: the parent removes it when it reaps the worker, and its own on close."""
+    pool = await make_pool(workers=1, job_timeout_s=3.0 if ending == "timeout" else 30.0)
+    worker = await pool.submit(pool_jobs.pid)
+    job = asyncio.create_task(pool.submit(pool_jobs.copy_upload_then_hang))
+    await _until(lambda: _uploads(system_temp), 10)  # the copy exists while the job runs
+    if ending == "SIGKILL":
+        os.kill(worker, signal.SIGKILL)
+        with pytest.raises(WorkerCrashed):
+            await job
+    elif ending == "timeout":
+        with pytest.raises(JobTimeout):
+            await job
+    else:
+        await pool.close(cancel_pending=True)
+        with pytest.raises(PoolClosed):
+            await job
+    await _until(lambda: not _uploads(system_temp), 5)
+    assert await _gone(worker)
+    await pool.close()
+    assert list(system_temp.iterdir()) == []  # the pool's own folder is gone too
+
+
+async def test_temp_folders_of_a_killed_parent_are_swept_at_start(make_pool, system_temp):
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True, check=True)
+    orphan = system_temp / f"earworm-pool-{int(dead.stdout)}-abc" / "worker-x"
+    orphan.mkdir(parents=True)
+    (orphan / "earworm-1.audio").write_bytes(b"\0" * 100)
+    other = system_temp / "someone-elses"
+    other.mkdir()
+    pool = await make_pool(workers=1)
+    assert not orphan.parent.exists() and other.exists()
+    await pool.close()
+    assert list(system_temp.iterdir()) == [other]
 
 
 async def test_cancelling_a_running_job_kills_its_worker(make_pool):
