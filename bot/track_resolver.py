@@ -28,6 +28,7 @@ import discord
 from bot.convert import record_to_analysis
 from bot.service import Stored
 from inference.errors import EarwormError, NotAudioLink
+from inference.formats import AUDIO_EXTENSIONS  # every container the decoder reads
 
 if TYPE_CHECKING:
     from bot.service import EarwormService
@@ -48,15 +49,6 @@ __all__ = [
     "human_size",
     "is_audio_attachment",
 ]
-
-#: File name endings taken as audio (or video with sound) when the content type says nothing.
-AUDIO_EXTENSIONS = frozenset(
-    {
-        ".mp3", ".ogg", ".oga", ".opus", ".wav", ".wave", ".flac", ".m4a", ".aac", ".aif",
-        ".aiff", ".alac", ".caf", ".wma", ".amr", ".mka", ".webm", ".mp4", ".m4v", ".mkv",
-        ".mov", ".3gp",
-    }
-)  # fmt: skip
 
 # http(s) links in message text; Discord users wrap links in <...> to hide the preview and in
 # ||...|| for spoilers, so both delimiters end a link.

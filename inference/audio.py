@@ -345,6 +345,7 @@ def _decode_soundfile(inp: _Input, info: AudioInfo, limits: AudioLimits) -> _Dec
         with sf.SoundFile(inp.for_soundfile()) as f:
             rate = f.samplerate
             cap = math.ceil((limits.max_duration_s + _DECODE_MARGIN_S) * f.samplerate)
+            gain = _float_file_gain(f, cap) if f.subtype in ("FLOAT", "DOUBLE") else None
             stream = _resampler(f.samplerate)
             # Loop on read() until it returns nothing: blocks() would spin forever on files
             # whose frame count is unknown (chained Ogg reports INT64_MAX).
@@ -352,6 +353,8 @@ def _decode_soundfile(inp: _Input, info: AudioInfo, limits: AudioLimits) -> _Dec
                 frames += len(block)
                 if frames > cap:
                     raise _too_long_while_decoding(limits)
+                if gain is not None:
+                    block *= gain
                 chunks.append(_resample(stream, _to_mono(block), last=False))
     except (RuntimeError, ValueError, TypeError) as e:
         if frames == 0:
@@ -363,6 +366,19 @@ def _decode_soundfile(inp: _Input, info: AudioInfo, limits: AudioLimits) -> _Dec
         return np.zeros(0, dtype=np.float32), 0.0
     chunks.append(_resample(stream, np.zeros(0, dtype=np.float32), last=True))
     return np.concatenate(chunks), frames / rate
+
+
+def _float_file_gain(f: sf.SoundFile, cap_frames: int) -> np.float32 | None:
+    """For a floating-point file whose samples go beyond full scale: the gain that brings its
+    peak to 1.0 (None when it is within full scale). Found by one extra read, so that every block
+    is scaled before mixing and resampling, which would overflow to inf on values near 1e38."""
+    peak, frames = 0.0, 0
+    while frames <= cap_frames and len(block := f.read(_BLOCK_FRAMES, dtype="float32")):
+        frames += len(block)
+        finite = np.where(np.isfinite(block), block, np.float32(0.0))
+        peak = max(peak, float(finite.max()), -float(finite.min()))
+    f.seek(0)
+    return np.float32(1.0 / peak) if peak > 1.0 else None
 
 
 def _nothing_decoded(info: AudioInfo) -> None:
@@ -447,7 +463,8 @@ def _finish(samples: np.ndarray, source_s: float, fmt: str, limits: AudioLimits)
 def _within_full_scale(x: np.ndarray) -> np.ndarray:
     """Scale ``x`` down, in place, when its peak is over 1.0: a floating-point file can hold
     any finite value (x1e17 overflows the spectrogram to inf and NaN; even x8 sounds different
-    to the models, whose log-mel front end expects full scale at most)."""
+    to the models, whose log-mel front end expects full scale at most). libsndfile's float files
+    arrive scaled already (``_float_file_gain``); this catches ffmpeg's and resampler overshoot."""
     peak = max(float(x.max()), -float(x.min()))
     if peak > 1.0:
         log.info("samples reach %.3g, over full scale: scaled to a peak of 1", peak)
@@ -486,8 +503,7 @@ def _run(cmd: list[str], timeout_s: float, fmt: str) -> subprocess.CompletedProc
         )
     except subprocess.TimeoutExpired as e:
         raise CorruptAudio(
-            f"Decoding this {label(fmt)} file took over {timeout_s:g} s; "
-            "it may be damaged."
+            f"Decoding this {label(fmt)} file took over {timeout_s:g} s; it may be damaged."
         ) from e
 
 
