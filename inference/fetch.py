@@ -1,45 +1,49 @@
 """A link to a local audio file, within limits (yt-dlp).
 
-Used by ``/classify <link>`` and ``/catalog add <link>``. Everything here is synchronous and
-blocking: call it from a worker thread or process (``asyncio.to_thread`` or the pool), never on
-the event loop. The ``progress`` callback runs in that same worker thread.
+Used by ``/classify <link>`` and ``/catalog add <link>`` through ``inference.link_fetcher``, which
+runs each fetch in a worker process that is killed when its time is up. Everything here is
+synchronous and blocking; the ``progress`` callback runs in the calling thread.
 
 How the limits are enforced
 ---------------------------
 * **Addresses** (``check_url``): http(s) only; the host is resolved and *every* address it
   resolves to must be public (not private, loopback, link-local, multicast, reserved,
   unspecified, shared/CGNAT, nor an IPv4-mapped / 6to4 / NAT64 form of one), unless
-  ``allow_private``. yt-dlp then gets a network stack of ours (``_GuardedUrllibRH``) whose
-  sockets are opened by :meth:`_Session.create_connection`: it resolves the host, checks every
-  address with the same rule, and connects to the address it checked. So every request yt-dlp
-  makes is checked right before it connects: the page, each redirect hop (urllib follows
-  redirects by opening a new connection, which goes through the same function), the media URL,
-  HLS/DASH fragments. A DNS answer that changes between the check and the download (DNS
-  rebinding) is therefore checked again at connect time and cannot slip a private address in.
-  Only ``http``/``https`` are handled at all (no ``ftp:``, ``file:``, ``data:``), proxies from the
-  environment are ignored, and ffmpeg is hidden from yt-dlp (it would do its own networking).
+  ``allow_private``. yt-dlp's only request handler is ours (``inference.fetch_http.GuardedRH``,
+  installed through YoutubeDL's public ``build_request_director``): every connection it opens is
+  made by :meth:`_Session.connect`, which resolves the host, checks every address with the same
+  rule and connects to the address it checked. So every request yt-dlp makes is checked right
+  before it connects: the page, each redirect hop (followed by the handler, one checked
+  connection each), the media URL, HLS/DASH fragments. A DNS answer that changes between the
+  check and the download (DNS rebinding) is checked again at connect time and cannot slip a
+  private address in. Only ``http``/``https`` are handled at all (no ``ftp:``, ``file:``,
+  ``data:``), no proxy is ever used, and ffmpeg is hidden from yt-dlp (it would do its own
+  networking).
 * **Wall clock** (``timeout_s``): a watchdog timer covers extraction and download together. When it
   fires it shuts down every socket the fetch opened (which wakes any blocked read, even on a
-  server that trickles one byte at a time) and refuses new connections; the read wrapper and
-  the progress hook also raise once the deadline has passed. ``socket_timeout`` bounds each
-  single network operation as well.
+  server that trickles one byte at a time) and refuses new connections; body reads and the
+  progress hook also raise once the deadline has passed. ``socket_timeout`` bounds each single
+  network operation. CPU-bound parsing cannot be interrupted from inside: the link fetcher kills
+  the worker process a few seconds past the deadline.
 * **Bytes** (``max_bytes``): (1) the format selector prefers formats whose known size fits; (2) a
   known ``filesize`` over the limit is refused before downloading; (3) any response whose
   ``Content-Length`` (or ``Content-Range`` total) is over the limit is refused as soon as its
-  headers arrive; (4) every response body is read through a counter that aborts past the limit
-  (chunked responses, lying headers, pages); (5) the progress hook aborts when the downloaded
-  bytes (cumulative over fragments) pass it. yt-dlp's own ``max_filesize`` is set too.
+  headers arrive; (4) every response body is counted as it arrives and again after its
+  content-encoding is undone (a bounded piece at a time: a gzip-in-gzip bomb never inflates
+  past the cap), both capped; encodings that cannot be undone that way are refused; (5) the
+  progress hook aborts when the downloaded bytes (cumulative over fragments) pass it. yt-dlp's
+  own ``max_filesize`` is set too. While the extractor reads pages, manifests and API answers,
+  the cap is ``max_page_bytes``: a huge page would keep it parsing for many seconds.
 * **Duration** (``max_duration_s``): a ``match_filter`` refuses entries whose duration the site
   declares before anything is downloaded. Plain files (the generic extractor) declare none, so
-  after the download the file's header is read (libsndfile for WAV/FLAC/Ogg/MP3, else
-  ``ffprobe`` on the local file, ``file:`` protocol only) and the file refused if longer. Where
-  neither can tell, the post-check is skipped (logged) and the analyser's decoded-duration cap
-  is the backstop. A download is bounded by bytes and time anyway, so "download, then check"
-  costs at most ``max_bytes`` of traffic.
+  after the download the file is probed by the analyser's own ``inference.audio.probe`` (one
+  sniffer; libsndfile, or ffprobe pinned to the sniffed demuxer and to the ``file`` protocol for
+  that one file) and refused if longer. Without ffprobe the post-check is skipped (logged) for
+  what libsndfile cannot read, and the analyser's decoded-duration cap is the backstop.
 * **Not audio**: a direct link whose Content-Type is clearly not media (image, text, PDF, ...)
-  is refused before downloading; every downloaded file is sniffed (RIFF/WAVE, fLaC, OggS, ID3 or
-  an MPEG sync word, ``ftyp``, EBML, AIFF, CAF, ASF, MPEG-TS, ...) and probed for an audio
-  stream.
+  is refused before downloading (HLS and DASH manifests are media); every downloaded file is
+  sniffed and probed for an audio stream, and refused naming what it is (a web page, a
+  playlist, a video without sound, ...).
 * **Playlists**: off unless ``playlist=True``; then at most ``max_playlist_items`` entries. With
   a playlist, one bad entry (too long, not found, ...) is skipped; a timeout or a blocked address
   stops the whole fetch.
@@ -47,24 +51,24 @@ How the limits are enforced
 Residual risks (documented, accepted)
 -------------------------------------
 * DNS resolution itself (``getaddrinfo``) cannot be interrupted: a very slow resolver can
-  overrun ``timeout_s`` by the resolver's own timeout.
-* The connect-time check depends on yt-dlp's urllib handler internals
-  (``yt_dlp.networking._urllib``, checked against yt-dlp 2026.10). An incompatible release fails
-  loudly rather than silently: a missing class fails the import, and every response must have
-  come through our socket factory or the fetch is refused (logged as an error); the tests
-  exercise redirects, rebinding and proxies against the real library.
+  overrun ``timeout_s`` by the resolver's own timeout (the worker is killed after the grace).
+* The guard relies on yt-dlp building its handlers through ``build_request_director`` (public,
+  checked against yt-dlp 2026.10). Should a release stop doing so, every response that did not
+  come through ``GuardedRH`` is refused (logged as an error); the tests exercise redirects,
+  rebinding, HLS fragments and proxies against the real library.
 * A request is refused *before* it is sent, but a public server can still make us send a GET to
   another public address (that is what following a link means).
-* Extractors that need other transports (websockets, browser impersonation) fail instead of
-  working: only our guarded urllib handler is installed.
+* Extractors that need other transports (websockets, browser impersonation) or a proxy fail
+  instead of working.
 * ``check_url`` and the connect-time check resolve the name separately; if they disagree, the
   connect-time answer is what is used and checked, so this costs a lookup, not safety.
 * ``max_bytes`` and ``max_duration_s`` are per file: a playlist can bring up to
-  ``max_playlist_items`` times as much, within the one ``timeout_s``.
+  ``max_playlist_items`` times as much, within the one ``timeout_s``. The page cap applies while
+  extracting; an entry extracted lazily during the download phase is capped at ``max_bytes``.
 * Hiding ffmpeg means formats that need it (separate audio+video merges, HLS features the
   native downloader lacks) are not used; audio-only formats, which we prefer, need none.
-* A process's first fetch spends about 2 s compiling yt-dlp's URL patterns inside its time limit;
-  call :func:`warm_up` in a worker's initializer to pay that up front.
+* A process's first fetch spends about 2 s compiling yt-dlp's URL patterns; the link fetcher's
+  workers call :func:`warm_up` when they start, outside any fetch's time limit.
 """
 
 from __future__ import annotations
@@ -86,8 +90,8 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 import yt_dlp
+from yt_dlp.networking.exceptions import CertificateVerifyError, IncompleteRead
 from yt_dlp.networking.exceptions import HTTPError as _YtdlHTTPError
-from yt_dlp.networking.exceptions import IncompleteRead
 from yt_dlp.utils import ContentTooShortError, DownloadCancelled, UnsupportedError
 
 from inference.audio import AudioLimits, probe
@@ -1021,6 +1025,8 @@ def _known_error(chain: list[BaseException]) -> FetchError | None:
             return UnsupportedLink("I can't get audio from that site.")
         if isinstance(cause, _YtdlHTTPError):
             return _http_status_error(cause.status)
+        if isinstance(cause, CertificateVerifyError):
+            return FetchError("That website's security certificate isn't valid, so I stopped.")
         if isinstance(cause, urllib.error.HTTPError):
             return _http_status_error(cause.code)
         if isinstance(cause, TimeoutError):

@@ -90,7 +90,6 @@ def test_ffmpeg_reads_only_the_sniffed_container(
     # secret is never decoded.
     evil = tmp_path / "song.mp3"
     evil.write_bytes(EMPTY_ID3 + playlist(secret) + b"\x00" * 16)
-    monkeypatch.setattr(audio, "describe_non_audio", lambda head: None)
     monkeypatch.setattr(audio, "sniff_format", lambda head: "mp3")
     monkeypatch.setattr(audio, "_soundfile_info", lambda inp, fmt: None)  # straight to ffmpeg
     for fn in (probe, decode):
