@@ -2,7 +2,7 @@
 
 What comes out is an :class:`AudioRequest`: either an attachment (read its bytes with
 :meth:`AudioRequest.read`, which checks the declared size against the limit *before* downloading
-anything) or a link (hand ``url`` to ``EarwormService.add_link``, which downloads it in a thread
+anything) or a link (hand ``url`` to ``EarwormService.add_link``, which downloads it in a worker
 with yt-dlp). ``source_url`` is what the catalog records as the track's source: the message's
 jump URL for an attachment (so "More like this" and playlists link back to where it was shared),
 the link itself for a link. An attachment given straight to ``/classify`` has no message yet:
@@ -220,7 +220,7 @@ async def add_to_catalog(
     max_attachment_bytes: int,
     progress: StageCallback | None = None,
 ) -> Stored:
-    """Download (attachment bytes, or the link in a thread), analyse in the pool and add to the
+    """Download (attachment bytes, or the link in a worker), analyse in the pool and add to the
     guild's catalog; reuse what is already there. ``progress`` is called on the event loop.
 
     Raises ``NotMusicError`` for speech/silence/noise (nothing is added) and other
@@ -249,7 +249,7 @@ async def add_to_catalog(
 
     loop = asyncio.get_running_loop()
 
-    def on_fetch(event: dict) -> None:  # runs in the download thread
+    def on_fetch(event: dict) -> None:  # on the loop (from the fetch worker)
         stage = event.get("stage")
         if stage in ("resolving", "downloading"):
             args: tuple[str, float | None] = ("downloading", event.get("fraction"))

@@ -69,8 +69,9 @@ def server(http_server: LocalHTTPServer) -> LocalHTTPServer:
     shutil.copy(FIXTURES / "solo_trumpet.ogg", root / "solo_trumpet.ogg")
     clip = ["-t", "6", "-i", str(FIXTURES / "vibe_ace.ogg"), "-vn"]
     (root / "hls").mkdir()
+    hls = root / "hls"
     _ffmpeg(*clip, "-c:a", "aac", "-f", "hls", "-hls_time", "2", "-hls_list_size", "0",
-            "-hls_segment_filename", str(root / "hls" / "seg%03d.ts"), str(root / "hls" / "index.m3u8"))  # fmt: skip
+            "-hls_segment_filename", str(hls / "seg%03d.ts"), str(hls / "index.m3u8"))  # fmt: skip
     video = ["-f", "lavfi", "-i", "testsrc=size=64x48:rate=10:duration=4"]
     _ffmpeg(*video, *clip, "-map", "0:v", "-map", "1:a", "-shortest", "-c:v", "mjpeg",
             "-c:a", "pcm_s16le", str(root / "clip.avi"))  # fmt: skip
