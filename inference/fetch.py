@@ -441,10 +441,9 @@ class _Session:
     def admit(self, url: str) -> None:
         if self.timed_out():
             self.refuse(self.timeout_error(), "time limit reached")
-        scheme = urllib.parse.urlsplit(url).scheme.lower()
-        if scheme not in ("http", "https"):
-            log.info("refusing a %r request from yt-dlp", scheme)
-            self.refuse(UnsupportedLink("I can't get audio from that site."), "not http(s)")
+        if not _is_http_url(url):
+            log.info("refusing a request from yt-dlp to %r", url[:200])
+            self.refuse(UnsupportedLink("I can't get audio from that site."), "not an http(s) URL")
 
     def connect(
         self, host: str, port: int, timeout: float, source_address: tuple[str, int] | None
@@ -512,6 +511,16 @@ class _Session:
             return None
         self.rejections.append(error)
         return str(error)
+
+
+def _is_http_url(url: str) -> bool:
+    """An http(s) URL with a host and a valid port (a redirect's Location may be anything)."""
+    parts = urllib.parse.urlsplit(url)
+    try:
+        parts.port  # noqa: B018 - raises ValueError when out of range
+    except ValueError:
+        return False
+    return parts.scheme.lower() in ("http", "https") and bool(parts.hostname)
 
 
 def _resolve_raw(host: str, port: int) -> list[tuple[Any, ...]]:

@@ -29,6 +29,7 @@ import http.client
 import io
 import socket
 import ssl
+import string
 import urllib.parse
 import urllib.request
 import zlib
@@ -45,6 +46,7 @@ from yt_dlp.networking.exceptions import (
     SSLError,
     TransportError,
 )
+from yt_dlp.utils.networking import normalize_url
 
 __all__ = [
     "DECODED_ENCODINGS",
@@ -62,6 +64,7 @@ DECODED_ENCODINGS = frozenset({"gzip", "x-gzip", "deflate"})
 _CHUNK = 64 * 1024  # wire reads and decoded pieces: the most any one step holds in memory
 MAX_ENCODING_LAYERS = 2  # gzip inside gzip at most
 _REDIRECTS = (301, 302, 303, 307, 308)
+_URL_SAFE = string.punctuation  # quote only what cannot appear in a URL as it is
 
 
 class GuardRefusal(RequestError):
@@ -161,7 +164,13 @@ class GuardedRH(RequestHandler):
                 break
             raw.close()
             previous = parts.hostname
-            url = urllib.parse.urljoin(url, location.strip())
+            # Header bytes arrive as latin-1 text: quote them back to the bytes sent (as urllib
+            # does, so a UTF-8 path survives), then escape as yt-dlp escapes request URLs.
+            target = urllib.parse.quote(location.strip(), encoding="iso-8859-1", safe=_URL_SAFE)
+            try:
+                url = normalize_url(urllib.parse.urljoin(url, target))
+            except (ValueError, UnicodeError) as exc:
+                raise TransportError(cause=exc) from exc
             new_method = _redirect_method(method, raw.status)
             if new_method != method:
                 data = None
@@ -186,9 +195,12 @@ class GuardedRH(RequestHandler):
         tls: ssl.SSLContext | None,
     ) -> http.client.HTTPResponse:
         """Send one request on a new guarded connection; the response's headers are read."""
-        port = parts.port or (443 if parts.scheme == "https" else 80)
         path = urllib.parse.urlunsplit(("", "", parts.path or "/", parts.query, ""))
-        conn = _Connection(self.guard, parts.hostname or "", port, timeout, self._source(), tls)
+        try:
+            port = parts.port or (443 if parts.scheme == "https" else 80)
+            conn = _Connection(self.guard, parts.hostname or "", port, timeout, self._source(), tls)
+        except ValueError as exc:  # a port out of range, in a redirect's Location
+            raise TransportError(cause=exc) from exc
         try:
             conn.request(method, path, body=data, headers=headers)
             raw = conn.getresponse()

@@ -28,6 +28,7 @@ from inference.errors import (
     DownloadTooLarge,
     FetchError,
     NotAudioLink,
+    UnsupportedLink,
 )
 from inference.fetch import FetchLimits, fetch_audio
 from tests.httpserver import LocalHTTPServer, http_server_fixture, wait_until
@@ -141,6 +142,29 @@ def test_compressed_pages_still_work(server: LocalHTTPServer, tmp_path: Path) ->
         [audio] = _fetch(url, tmp_path / name)
         assert audio.title == "Squeezed"
         assert audio.path.read_bytes() == (server.root / "solo_trumpet.ogg").read_bytes()
+
+
+def test_redirects_the_way_browsers_follow_them(server: LocalHTTPServer, tmp_path: Path) -> None:
+    # The guarded handler follows redirects itself: a UTF-8 path in Location (sent raw, as
+    # servers do) is followed; an impossible target is refused with a clear message.
+    shutil.copy(server.root / "solo_trumpet.ogg", server.root / "sölo trumpet.ogg")
+
+    def redirect(to: str) -> Any:
+        def handler(request: Any) -> None:
+            request.send_response(302)
+            request.send_header("Location", to.encode().decode("latin-1"))
+            request.send_header("Content-Length", "0")
+            request.send_header("Connection", "close")
+            request.end_headers()
+
+        return handler
+
+    server.route("/to-utf8", redirect("/sölo trumpet.ogg"))
+    server.route("/to-bad-port", redirect("http://127.0.0.1:99999/x.ogg"))
+    [audio] = _fetch(server.url("to-utf8"), tmp_path / "a")
+    assert audio.path.read_bytes() == (server.root / "solo_trumpet.ogg").read_bytes()
+    with pytest.raises(UnsupportedLink):
+        _fetch(server.url("to-bad-port"), tmp_path / "b")
 
 
 @pytest.mark.parametrize("encoding", ["br", "zstd", "compress", "gzip, gzip, gzip"])
