@@ -120,8 +120,6 @@ def _magic_format(head: bytes) -> str | None:
         if brand in _IMAGE_BRANDS:
             return None
         return "m4a" if brand[:3] in (b"M4A", b"M4B", b"M4P") else "mp4"
-    if head[4:8] in (b"moov", b"mdat", b"wide", b"free") and head[:4] != b"\x00\x00\x00\x00":
-        return "mp4"  # QuickTime without an ftyp box
     if four == b"\x1a\x45\xdf\xa3":
         return "webm" if b"webm" in head[:64] else "mkv"
     if four == b".snd":
@@ -147,6 +145,8 @@ def _weak_format(head: bytes) -> str | None:
     """Short or repeated sync patterns, trusted only once non-audio content is ruled out."""
     if _mpegts_at(head, 0, 188) or _mpegts_at(head, 4, 192):
         return "mpegts"
+    if head[4:8] in (b"moov", b"mdat", b"wide", b"free") and int.from_bytes(head[:4]) >= 8:
+        return "mp4"  # QuickTime without an ftyp box: a plausible first atom
     if len(head) >= 2 and head[0] == 0xFF and (head[1] & 0xF6) == 0xF0:
         return "aac"  # ADTS: 12-bit sync, layer bits 00
     return _mpeg_at(head)
