@@ -7,14 +7,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import os
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from inference.errors import EarwormError
+from inference.formats import AUDIO_EXTENSIONS
 
-AUDIO_SUFFIXES = {".mp3", ".ogg", ".oga", ".opus", ".flac", ".wav", ".m4a", ".aac", ".webm", ".mka", ".aif", ".aiff"}
+AUDIO_SUFFIXES = AUDIO_EXTENSIONS  # every container the decoder reads
+
+log = logging.getLogger(__name__)
 
 
 def default_db() -> str:
@@ -128,6 +132,10 @@ async def index_folder(service, directory: Path, guild: int, user: int | None, q
         except EarwormError as exc:
             counts["failed"] += 1
             note = f"{path.name}: {exc}"
+        except Exception as exc:  # a bug or a fault on one file must not stop the batch
+            log.error("indexing %s failed: %r", path, exc, exc_info=log.isEnabledFor(logging.INFO))
+            counts["failed"] += 1
+            note = f"{path.name}: failed unexpectedly ({type(exc).__name__}; -v shows details)"
         if bar:
             bar.step(note)
 

@@ -24,7 +24,8 @@ from bot.engine import AnalysisEngine, EngineConfig
 from bot.inflight import InFlight
 from inference.analysis import content_hash, model_version
 from inference.errors import EarwormError
-from inference.fetch import FetchedAudio, FetchLimits, fetch_audio
+from inference.fetch import FetchedAudio, FetchLimits
+from inference.link_fetcher import LinkFetcher
 from inference.recommend import (
     Catalog,
     PartyPlaylist,
@@ -115,6 +116,7 @@ class EarwormService:
         self.db = db
         self.engine = engine
         self.fetch_limits = fetch_limits
+        self.fetcher = LinkFetcher(fetch_limits)  # its worker processes start on the first link
         self.model_version = model_version()
         self._catalogs: dict[int, Catalog] = {}
         self._catalog_changes = 0  # storage events seen: a catalog built across one is not kept
@@ -148,6 +150,7 @@ class EarwormService:
         """Finish or cancel jobs, then close the database (SIGTERM path)."""
         self._unsubscribe()
         self.index.close()
+        await self.fetcher.close()
         await self.engine.close(cancel_pending=cancel_pending)
         await self._fetches.aclose()
         await self._analyses.aclose()
@@ -216,11 +219,12 @@ class EarwormService:
         return await self._store(guild_id, analysis, reused, title=title, source_kind="attachment", source_url=source_url, added_by=added_by)
 
     async def fetch_link(self, url: str, *, playlist: bool = False, progress: Callable[[dict], None] | None = None) -> tuple[Path, list[FetchedAudio]]:
-        """Download a link's audio in a thread (never on the event loop). The caller removes the
-        returned temporary directory (``discard_download``)."""
+        """Download a link's audio in a fetch worker process, killed if it overruns its time
+        limit (never on the event loop). The caller removes the returned temporary directory
+        (``discard_download``)."""
         tmp = Path(tempfile.mkdtemp(prefix="earworm-dl-"))
         try:
-            items = await asyncio.to_thread(fetch_audio, url, tmp, self.fetch_limits, playlist=playlist, progress=progress)
+            items = await self.fetcher.fetch(url, tmp, playlist=playlist, progress=progress)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise

@@ -2,7 +2,7 @@
 
 What comes out is an :class:`AudioRequest`: either an attachment (read its bytes with
 :meth:`AudioRequest.read`, which checks the declared size against the limit *before* downloading
-anything) or a link (hand ``url`` to ``EarwormService.add_link``, which downloads it in a thread
+anything) or a link (hand ``url`` to ``EarwormService.add_link``, which downloads it in a worker
 with yt-dlp). ``source_url`` is what the catalog records as the track's source: the message's
 jump URL for an attachment (so "More like this" and playlists link back to where it was shared),
 the link itself for a link. An attachment given straight to ``/classify`` has no message yet:
@@ -33,6 +33,7 @@ import discord
 from bot.convert import record_to_analysis
 from bot.service import Stored
 from inference.errors import EarwormError, NotAudioLink
+from inference.formats import AUDIO_EXTENSIONS  # every container the decoder reads
 
 if TYPE_CHECKING:
     from bot.service import EarwormService
@@ -53,15 +54,6 @@ __all__ = [
     "human_size",
     "is_audio_attachment",
 ]
-
-#: File name endings taken as audio (or video with sound) when the content type says nothing.
-AUDIO_EXTENSIONS = frozenset(
-    {
-        ".mp3", ".ogg", ".oga", ".opus", ".wav", ".wave", ".flac", ".m4a", ".aac", ".aif",
-        ".aiff", ".alac", ".caf", ".wma", ".amr", ".mka", ".webm", ".mp4", ".m4v", ".mkv",
-        ".mov", ".3gp",
-    }
-)  # fmt: skip
 
 # http(s) links in message text; Discord users wrap links in <...> to hide the preview and in
 # ||...|| for spoilers, so both delimiters end a link.
@@ -239,7 +231,7 @@ async def add_to_catalog(
     max_attachment_bytes: int,
     progress: StageCallback | None = None,
 ) -> Stored:
-    """Download (attachment bytes, or the link in a thread), analyse in the pool and add to the
+    """Download (attachment bytes, or the link in a worker), analyse in the pool and add to the
     guild's catalog, credited to ``request.shared_by``; reuse what is already there.
     ``progress`` is called on the event loop.
 
@@ -268,7 +260,7 @@ async def add_to_catalog(
 
     loop = asyncio.get_running_loop()
 
-    def on_fetch(event: dict) -> None:  # runs in the download thread
+    def on_fetch(event: dict) -> None:  # on the loop (from the fetch worker)
         stage = event.get("stage")
         if stage in ("resolving", "downloading"):
             args: tuple[str, float | None] = ("downloading", event.get("fraction"))

@@ -1,11 +1,22 @@
 """Decode anything people send into mono float32 samples at 16 kHz.
 
-The format is recognised from the content (never from the file name). WAV, FLAC, Ogg Vorbis, MP3
-and AIFF are decoded in-process by libsndfile (``soundfile``), block by block, mixed down and
-resampled with soxr as they stream in; Opus, M4A/MP4/AAC and WebM/Matroska go through an
+The format is recognised from the content, never from the file name (``inference.formats``).
+WAV, Wave64, AIFF, Sun/NeXT AU, CAF, FLAC, Ogg Vorbis and MP3 are decoded in-process by libsndfile
+(``soundfile``), block by block, mixed down and resampled with soxr as they stream in; Opus,
+M4A/MP4/AAC, WebM/Matroska, WMA, AMR, MPEG-TS, AVI and the other containers in
+``inference.formats.CONTAINERS`` (video files too: their first audio track) go through an
 ``ffmpeg`` subprocess. libsndfile's Opus reader is not used: it stops with an error part-way
 through ordinary Opus files. ffmpeg also takes over what libsndfile cannot open or would read
-only in part (an Ogg with a video stream, chained Ogg streams) when it is installed.
+only in part (an Ogg with a video stream, chained Ogg streams, AAC in CAF) when it is installed.
+Other formats libsndfile recognises by itself (VOC, IRCAM, ...) are read by libsndfile only.
+
+ffmpeg and ffprobe only ever read the one container we sniffed: the demuxer is forced (``-f``)
+and whitelisted (``-format_whitelist``, which also binds any nested demuxer), and the only
+protocol allowed is ``file`` for that one input. Left to guess, ffmpeg picks a demuxer by content,
+and an "MP3" that is really an HLS or DASH playlist would make it open the files it lists.
+
+Samples are kept finite and within full scale: NaN and infinity become 0, and a file whose peak
+is over 1.0 (floating-point files can hold any value) is scaled down to a peak of 1.0.
 
 Length is checked twice: ``probe`` reads the duration the header declares (cheap, refuses a tiny
 file that declares hours), and decoding stops at ``max_duration_s`` plus a small margin (a header
@@ -40,6 +51,7 @@ from inference.errors import (
     MissingDecoder,
     UnsupportedFormat,
 )
+from inference.formats import CONTAINERS, describe_non_audio, id3_size, label, sniff_format
 from inference.frontend import SAMPLE_RATE
 
 log = logging.getLogger(__name__)
@@ -47,16 +59,15 @@ log = logging.getLogger(__name__)
 Source = str | os.PathLike[str] | bytes | bytearray | memoryview
 Decoder = Literal["soundfile", "ffmpeg"]
 
-# Formats libsndfile decodes well; everything else sniff_format knows goes to ffmpeg.
-SOUNDFILE_FORMATS = frozenset({"wav", "flac", "ogg", "mp3", "aiff"})
-FFMPEG_FORMATS = frozenset({"opus", "m4a", "mp4", "aac", "webm", "mkv"})
-SUPPORTED_FORMATS = SOUNDFILE_FORMATS | FFMPEG_FORMATS
-
 _HEAD_BYTES = 4096  # enough to sniff every format we know, after any ID3 tag
 _BLOCK_FRAMES = 1 << 17  # ~3 s at 44.1 kHz: few Python round trips, small memory
 _DECODE_MARGIN_S = 5.0  # headers round and pad; only refuse clearly longer audio
 _PROBE_TIMEOUT_S = 30.0
 _UNKNOWN_FRAMES = 1 << 62  # libsndfile reports INT64_MAX frames when it cannot tell (chained Ogg)
+_TINY_BYTES = 128  # unrecognised and smaller than this: say it is too small, not "not audio"
+# libsndfile's names for formats that have an entry in CONTAINERS.
+_SNDFILE_NAMES = {"WAV": "wav", "WAVEX": "wav", "RF64": "wav", "W64": "w64", "AIFF": "aiff",
+                  "AU": "au", "CAF": "caf", "FLAC": "flac", "OGG": "ogg", "MP3": "mp3"}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -82,166 +93,7 @@ class AudioInfo:
 
 
 # ---------------------------------------------------------------------------------------------
-# Sniffing
-
-
-def sniff_format(head: bytes) -> str | None:
-    """Name the audio format of a file from its first bytes (a few KB), or None if not audio.
-
-    Returns one of ``SUPPORTED_FORMATS``: "wav" (RIFF/RF64/BW64 WAVE), "aiff", "flac", "ogg"
-    (Vorbis or another codec in Ogg), "opus" (Opus in Ogg), "mp3" (ID3 tag or MPEG audio frames),
-    "aac" (ADTS), "m4a"/"mp4" (ISO base media ``ftyp``), "webm"/"mkv" (EBML).
-    """
-    head = bytes(head)
-    if _describe_non_audio(head) is not None:
-        return None
-    tag = _id3_size(head)
-    if tag is not None:
-        rest = head[tag:]
-        # Look behind the tag (FLAC and ADTS files sometimes carry one too); a tag longer than
-        # the head, or one followed by something unrecognised, is taken as MP3 (decoding will
-        # report damage).
-        return (sniff_format(rest) if len(rest) >= 4 else None) or "mp3"
-    return _container_format(head) or _mpeg_at(head)
-
-
-def _container_format(head: bytes) -> str | None:
-    """Formats with a magic number at offset 0 (or 4 for ``ftyp``)."""
-    if head[:4] in (b"RIFF", b"RF64", b"BW64") and head[8:12] == b"WAVE":
-        return "wav"
-    if head[:4] == b"FORM" and head[8:12] in (b"AIFF", b"AIFC"):
-        return "aiff"
-    if head[:4] == b"fLaC":
-        return "flac"
-    if head[:4] == b"OggS":
-        # The first pages hold each stream's header packet; "OpusHead" marks Opus.
-        return "opus" if b"OpusHead" in head[:1024] else "ogg"
-    if head[4:8] == b"ftyp":
-        return "m4a" if head[8:11] in (b"M4A", b"M4B", b"M4P") else "mp4"
-    if head[:4] == b"\x1a\x45\xdf\xa3":
-        return "webm" if b"webm" in head[:64] else "mkv"
-    if len(head) >= 2 and head[0] == 0xFF and (head[1] & 0xF6) == 0xF0:
-        return "aac"  # ADTS: 12-bit sync, layer bits 00
-    return None
-
-
-def _id3_size(head: bytes) -> int | None:
-    """Total length of a leading ID3v2 tag (header, body, optional footer), or None."""
-    if len(head) < 10 or head[:3] != b"ID3" or any(b & 0x80 for b in head[6:10]):
-        return None
-    body = (head[6] << 21) | (head[7] << 14) | (head[8] << 7) | head[9]  # syncsafe integer
-    footer = 10 if head[5] & 0x10 else 0
-    return 10 + body + footer
-
-
-# MPEG audio bitrates (kbit/s) by (is_mpeg1, layer); index 0 is "free format".
-_BITRATES = {
-    (True, 1): (0, 32, 64, 96, 128, 160, 192, 224, 256, 288, 320, 352, 384, 416, 448),
-    (True, 2): (0, 32, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320, 384),
-    (True, 3): (0, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320),
-    (False, 1): (0, 32, 48, 56, 64, 80, 96, 112, 128, 144, 160, 176, 192, 224, 256),
-    (False, 2): (0, 8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 144, 160),
-    (False, 3): (0, 8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 144, 160),
-}
-_MPEG_RATES = {3: (44100, 48000, 32000), 2: (22050, 24000, 16000), 0: (11025, 12000, 8000)}
-
-
-def _mpeg_frame_len(h: bytes) -> int | None:
-    """Length in bytes of the MPEG audio frame whose 4-byte header is ``h`` (0 for free
-    format), or None when ``h`` is not a valid header."""
-    if len(h) < 4 or h[0] != 0xFF or (h[1] & 0xE0) != 0xE0:
-        return None
-    version, layer_bits = (h[1] >> 3) & 3, (h[1] >> 1) & 3
-    br_idx, sr_idx, pad = h[2] >> 4, (h[2] >> 2) & 3, (h[2] >> 1) & 1
-    if version == 1 or layer_bits == 0 or br_idx == 15 or sr_idx == 3:
-        return None
-    layer = 4 - layer_bits
-    kbps = _BITRATES[(version == 3, layer)][br_idx]
-    rate = _MPEG_RATES[version][sr_idx]
-    if kbps == 0:
-        return 0
-    if layer == 1:
-        return (12 * kbps * 1000 // rate + pad) * 4
-    per_frame = 72 if (layer == 3 and version != 3) else 144
-    return per_frame * kbps * 1000 // rate + pad
-
-
-def _mpeg_at(head: bytes) -> str | None:
-    """Return "mp3" if MPEG audio frames start the head (after zero padding), or if two
-    chained frames appear further in (encoders and rippers leave junk in front)."""
-    start = len(head) - len(head.lstrip(b"\x00"))
-    for offset in range(start, len(head) - 3):
-        if head[offset] != 0xFF:
-            continue
-        length = _mpeg_frame_len(head[offset : offset + 4])
-        if length is None:
-            continue
-        nxt = offset + length
-        if length == 0 or nxt + 4 > len(head):
-            if offset == start:
-                return "mp3"  # cannot check the next frame; a clean start is enough
-            continue
-        if _mpeg_frame_len(head[nxt : nxt + 4]) is not None:
-            return "mp3"
-    return None
-
-
-_NON_AUDIO_MAGIC: tuple[tuple[bytes, str], ...] = (
-    (b"\x89PNG", "a PNG image"),
-    (b"\xff\xd8\xff", "a JPEG image"),
-    (b"GIF8", "a GIF image"),
-    (b"%PDF", "a PDF document"),
-    (b"PK\x03\x04", "a ZIP archive"),
-    (b"\x1f\x8b", "a gzip archive"),
-    (b"7z\xbc\xaf", "a 7-Zip archive"),
-    (b"Rar!", "a RAR archive"),
-    (b"MZ", "a Windows program"),
-    (b"\x7fELF", "a program"),
-    (b"MThd", "a MIDI file (notes, not recorded sound)"),
-)
-
-
-def _describe_non_audio(head: bytes) -> str | None:
-    """A short name for well-known non-audio content ("a PNG image"), else None."""
-    for magic, what in _NON_AUDIO_MAGIC:
-        if head.startswith(magic):
-            return what
-    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
-        return "a WebP image"
-    if head[:4] == b"RIFF" and head[8:12] == b"AVI ":
-        return "an AVI video"
-    if head[4:8] == b"ftyp" and head[8:12] in (b"heic", b"heix", b"mif1", b"msf1", b"avif"):
-        return "a HEIC/AVIF image"
-    return _describe_text(head)
-
-
-def _describe_text(head: bytes) -> str | None:
-    """Name UTF-8 text content ("a text file", "a web page (HTML)", ...), else None."""
-    if not head or b"\x00" in head:
-        return None
-    text = head.decode("utf-8", errors="replace").lstrip("\ufeff \t\r\n")
-    # A multi-byte character cut off at the end of the head gives one replacement mark.
-    if not text or text.count("\ufffd") > 1 + 0.01 * len(text):
-        return None
-    printable = sum(c.isprintable() or c in "\t\r\n" for c in text)
-    if printable < 0.95 * len(text):
-        return None
-    lower = text[:256].lower()
-    if lower.startswith(("<!doctype html", "<html")) or "<html" in lower:
-        return "a web page (HTML)"
-    if lower.startswith(("<?xml", "<svg")):
-        return "an XML or SVG file"
-    return "a text file"
-
-
-# ---------------------------------------------------------------------------------------------
 # Input handling
-
-
-_LABELS = {
-    "wav": "WAV", "aiff": "AIFF", "flac": "FLAC", "ogg": "Ogg", "opus": "Opus", "mp3": "MP3",
-    "aac": "AAC", "m4a": "M4A", "mp4": "MP4", "webm": "WebM", "mkv": "Matroska",
-}  # fmt: skip
 
 
 @dataclass
@@ -251,6 +103,7 @@ class _Input:
 
     data: bytes | None
     path: str | None
+    size: int
     head: bytes  # the first bytes after any leading ID3 tag
     id3: bool
     tmp: str | None = None
@@ -258,14 +111,23 @@ class _Input:
     @property
     def format(self) -> str | None:
         fmt = sniff_format(self.head)
-        if fmt is None and self.id3 and _describe_non_audio(self.head) is None:
+        if fmt is None and self.id3 and describe_non_audio(self.head) is None:
             return "mp3"  # ID3 tag then something unrecognised: MP3 or damage, decoding tells
         return fmt
 
     def for_soundfile(self) -> str | io.BytesIO:
         return io.BytesIO(self.data) if self.data is not None else str(self.path)
 
-    def for_ffmpeg(self) -> str:
+    def for_ffmpeg(self, fmt: str) -> list[str]:
+        """ffmpeg/ffprobe input options: this one file, read by the sniffed container's demuxer
+        only, through the ``file`` protocol only."""
+        demuxer = CONTAINERS[fmt].demuxer
+        return [
+            "-protocol_whitelist", "file", "-format_whitelist", demuxer, "-f", demuxer,
+            "-i", "file:" + os.path.abspath(self._local_path()),
+        ]  # fmt: skip
+
+    def _local_path(self) -> str:
         if self.path is not None:
             return self.path
         if self.tmp is None:
@@ -300,7 +162,7 @@ def _open_input(source: Source, limits: AudioLimits) -> Iterator[_Input]:
             f"That file is {_fmt_bytes(size)}; the limit is {_fmt_bytes(limits.max_bytes)}."
         )
     head, id3 = _read_head(data, path)
-    inp = _Input(data=data, path=path, head=head, id3=id3)
+    inp = _Input(data=data, path=path, size=size, head=head, id3=id3)
     try:
         yield inp
     finally:
@@ -310,11 +172,11 @@ def _open_input(source: Source, limits: AudioLimits) -> Iterator[_Input]:
 def _read_head(data: bytes | None, path: str | None) -> tuple[bytes, bool]:
     """The first bytes after a leading ID3 tag (which can hold megabytes of cover art)."""
     if data is not None:
-        tag = _id3_size(data[:10]) or 0
+        tag = id3_size(data[:10]) or 0
         return data[tag : tag + _HEAD_BYTES], tag > 0
     assert path is not None
     with open(path, "rb") as f:
-        tag = _id3_size(f.read(10)) or 0
+        tag = id3_size(f.read(10)) or 0
         f.seek(tag)
         return f.read(_HEAD_BYTES), tag > 0
 
@@ -337,18 +199,24 @@ def probe(source: Source, limits: AudioLimits = AudioLimits()) -> AudioInfo:
 
 def _probe(inp: _Input, limits: AudioLimits) -> tuple[AudioInfo, Decoder]:
     fmt = inp.format
-    if fmt is None:
-        raise UnsupportedFormat(_unsupported_message(inp.head))
     decoder: Decoder = "soundfile"
-    info = _soundfile_info(inp, fmt) if fmt in SOUNDFILE_FORMATS else None
+    if fmt is None:
+        # Not a container we sniff; libsndfile may still know it (VOC, IRCAM, ...). It reads
+        # only the bytes it is given, so trying it is safe; ffmpeg is never left to guess.
+        info = _soundfile_info(inp, None) if describe_non_audio(inp.head) is None else None
+        if info is None:
+            raise UnsupportedFormat(_unsupported_message(inp))
+        fmt = info.format
+    else:
+        info = _soundfile_info(inp, fmt) if CONTAINERS[fmt].soundfile else None
     if info is not None and _which("ffmpeg") is not None and _libsndfile_reads_part(inp, info):
         info = None
     if info is None:
         # ffmpeg formats, and files libsndfile cannot open (an Ogg with a video stream first,
-        # a WAV holding MP3 data, ...).
-        if fmt in SOUNDFILE_FORMATS and _which("ffmpeg") is None:
+        # a WAV holding MP3 data, AAC in CAF, ...).
+        if CONTAINERS[fmt].soundfile and _which("ffmpeg") is None:
             raise CorruptAudio(
-                f"Couldn't read this {_LABELS[fmt]} file: it is damaged, or needs ffmpeg, "
+                f"Couldn't read this {label(fmt)} file: it is damaged, or needs ffmpeg, "
                 "which is not installed."
             )
         info, decoder = _ffprobe_info(inp, fmt, limits), "ffmpeg"
@@ -380,22 +248,28 @@ def _libsndfile_reads_part(inp: _Input, info: AudioInfo) -> bool:
     return tail[last + 14 : last + 18] != inp.head[14:18]
 
 
-def _unsupported_message(head: bytes) -> str:
-    what = _describe_non_audio(head)
+def _unsupported_message(inp: _Input) -> str:
+    what = describe_non_audio(inp.head)
     if what is not None:
         return f"That's {what}, not audio."
+    if inp.size < _TINY_BYTES:
+        size = "1 byte" if inp.size == 1 else f"{inp.size} bytes"
+        return f"That file is only {size}: too small to hold any audio."
     return (
-        "That doesn't look like an audio file. "
-        "Send MP3, WAV, FLAC, Ogg, Opus, M4A/AAC or WebM audio."
+        "That doesn't look like an audio file. Send MP3, WAV, FLAC, Ogg, Opus, M4A/AAC, WMA, "
+        "AIFF or AU audio, or a video with sound."
     )
 
 
-def _soundfile_info(inp: _Input, fmt: str) -> AudioInfo | None:
-    """The header as libsndfile reads it, or None when libsndfile cannot open the file."""
+def _soundfile_info(inp: _Input, fmt: str | None) -> AudioInfo | None:
+    """The header as libsndfile reads it, or None when libsndfile cannot open the file.
+    ``fmt`` None: name the format as libsndfile does."""
     try:
         i = sf.info(inp.for_soundfile())
     except (RuntimeError, ValueError, TypeError):
         return None
+    if fmt is None:
+        fmt = _SNDFILE_NAMES.get(i.format, i.format.lower())
     known = 0 <= i.frames < _UNKNOWN_FRAMES and i.samplerate > 0
     duration = i.frames / i.samplerate if known else math.nan
     return AudioInfo(format=fmt, duration_s=duration, sample_rate=i.samplerate, channels=i.channels)
@@ -406,7 +280,7 @@ def _ffprobe_info(inp: _Input, fmt: str, limits: AudioLimits) -> AudioInfo:
     cmd = [
         ffprobe, "-v", "error", "-select_streams", "a:0",
         "-show_entries", "stream=sample_rate,channels,duration:format=duration",
-        "-of", "json", inp.for_ffmpeg(),
+        "-of", "json", *inp.for_ffmpeg(fmt),
     ]  # fmt: skip
     proc = _run(cmd, min(_PROBE_TIMEOUT_S, limits.decode_timeout_s), fmt)
     try:
@@ -415,10 +289,11 @@ def _ffprobe_info(inp: _Input, fmt: str, limits: AudioLimits) -> AudioInfo:
         meta = {}
     if proc.returncode != 0 or not isinstance(meta, dict):
         log.info("ffprobe failed on %s: %s", fmt, proc.stderr[-500:].decode(errors="replace"))
-        raise CorruptAudio(f"Couldn't read this {_LABELS[fmt]} file; it may be damaged.")
+        raise CorruptAudio(f"Couldn't read this {label(fmt)} file; it may be damaged.")
     streams = meta.get("streams") or []
     if not streams:
-        raise UnsupportedFormat(f"That {_LABELS[fmt]} file has no audio track.")
+        kind = "video" if CONTAINERS[fmt].video else "file"
+        raise UnsupportedFormat(f"That {label(fmt)} {kind} has no audio track.")
     stream = streams[0]
     duration = _as_float(stream.get("duration"))
     if math.isnan(duration):
@@ -439,29 +314,38 @@ def decode(source: Source, limits: AudioLimits = AudioLimits()) -> tuple[np.ndar
     """Decode ``source`` (a path or the file's bytes) to mono float32 at 16 kHz.
 
     Returns ``(samples [n] float32 contiguous, info)`` where ``info.duration_s`` is the decoded
-    duration ``n / 16000``. Channels are averaged; NaN and inf samples become 0. A truncated
-    file yields what decodes before the damage. Raises what ``probe`` raises, plus CorruptAudio
-    (nothing decodes), AudioTooLong (decodes past ``max_duration_s`` whatever the header said),
-    EmptyInput (no samples) and AudioTooShort (under ``min_duration_s``).
+    duration ``n / 16000``. Channels are averaged; NaN and inf samples become 0; a peak over
+    full scale is scaled down to 1.0. A truncated file yields what decodes before the damage.
+    Raises what ``probe`` raises, plus CorruptAudio (nothing decodes), AudioTooLong (decodes past
+    ``max_duration_s`` whatever the header said), EmptyInput (no samples) and AudioTooShort
+    (under ``min_duration_s``, however few samples).
     """
     with _open_input(source, limits) as inp:
         info, decoder = _probe(inp, limits)
-        samples = _decode_soundfile(inp, info, limits) if decoder == "soundfile" else None
-        if samples is None:
-            samples = _decode_ffmpeg(inp, info, limits)
-    samples = _finish(samples, limits)
+        decoded = _decode_soundfile(inp, info, limits) if decoder == "soundfile" else None
+        if decoded is None:
+            decoded = _decode_ffmpeg(inp, info, limits)
+    samples = _finish(*decoded, info.format, limits)
     duration = samples.size / SAMPLE_RATE
     return samples, AudioInfo(info.format, duration, info.sample_rate, info.channels)
 
 
-def _decode_soundfile(inp: _Input, info: AudioInfo, limits: AudioLimits) -> np.ndarray | None:
+# What a decoder returns: the 16 kHz samples, and how many seconds of the source they came from
+# (a 1-sample file resamples to nothing, yet it is short rather than empty).
+_Decoded = tuple[np.ndarray, float]
+
+
+def _decode_soundfile(inp: _Input, info: AudioInfo, limits: AudioLimits) -> _Decoded | None:
     """Blockwise libsndfile decode: mix down and resample as blocks arrive, so memory stays
     near the size of the output. None when nothing could be decoded (then ffmpeg may try)."""
     chunks: list[np.ndarray] = []
     frames = 0
+    rate = max(1, info.sample_rate)
     try:
         with sf.SoundFile(inp.for_soundfile()) as f:
+            rate = f.samplerate
             cap = math.ceil((limits.max_duration_s + _DECODE_MARGIN_S) * f.samplerate)
+            gain = _float_file_gain(f, cap) if f.subtype in ("FLOAT", "DOUBLE") else None
             stream = _resampler(f.samplerate)
             # Loop on read() until it returns nothing: blocks() would spin forever on files
             # whose frame count is unknown (chained Ogg reports INT64_MAX).
@@ -469,6 +353,8 @@ def _decode_soundfile(inp: _Input, info: AudioInfo, limits: AudioLimits) -> np.n
                 frames += len(block)
                 if frames > cap:
                     raise _too_long_while_decoding(limits)
+                if gain is not None:
+                    block *= gain
                 chunks.append(_resample(stream, _to_mono(block), last=False))
     except (RuntimeError, ValueError, TypeError) as e:
         if frames == 0:
@@ -477,15 +363,29 @@ def _decode_soundfile(inp: _Input, info: AudioInfo, limits: AudioLimits) -> np.n
         # Truncated or damaged part-way: keep what decoded before the damage.
         log.warning("%s decoding stopped after %d frames: %s", info.format, frames, e)
     if not chunks:
-        return np.zeros(0, dtype=np.float32)
+        return np.zeros(0, dtype=np.float32), 0.0
     chunks.append(_resample(stream, np.zeros(0, dtype=np.float32), last=True))
-    return np.concatenate(chunks)
+    return np.concatenate(chunks), frames / rate
+
+
+def _float_file_gain(f: sf.SoundFile, cap_frames: int) -> np.float32 | None:
+    """For a floating-point file whose samples go beyond full scale: the gain that brings its
+    peak to 1.0 (None when it is within full scale). Found by one extra read, so that every block
+    is scaled before mixing and resampling, which would overflow to inf on values near 1e38."""
+    peak, frames = 0.0, 0
+    while frames <= cap_frames and len(block := f.read(_BLOCK_FRAMES, dtype="float32")):
+        frames += len(block)
+        finite = np.where(np.isfinite(block), block, np.float32(0.0))
+        peak = max(peak, float(finite.max()), -float(finite.min()))
+    f.seek(0)
+    return np.float32(1.0 / peak) if peak > 1.0 else None
 
 
 def _nothing_decoded(info: AudioInfo) -> None:
-    """libsndfile failed at the start: let ffmpeg try if there is one, else give up."""
-    if _which("ffmpeg") is None:
-        raise CorruptAudio(f"Couldn't decode this {_LABELS[info.format]} file; it may be damaged.")
+    """libsndfile failed at the start: let ffmpeg try if there is one (and the container has a
+    demuxer to pin it to), else give up."""
+    if _which("ffmpeg") is None or info.format not in CONTAINERS:
+        raise CorruptAudio(f"Couldn't decode this {label(info.format)} file; it may be damaged.")
     return None
 
 
@@ -518,11 +418,11 @@ def _zero_non_finite(x: np.ndarray) -> np.ndarray:
     return x
 
 
-def _decode_ffmpeg(inp: _Input, info: AudioInfo, limits: AudioLimits) -> np.ndarray:
+def _decode_ffmpeg(inp: _Input, info: AudioInfo, limits: AudioLimits) -> _Decoded:
     """ffmpeg decodes, mixes down and resamples; stops itself just past the duration cap."""
     ffmpeg = _require_tool("ffmpeg", info.format)
     cap_s = limits.max_duration_s + _DECODE_MARGIN_S
-    cmd = [ffmpeg, "-nostdin", "-v", "error", "-i", inp.for_ffmpeg(), "-map", "0:a:0", "-vn"]
+    cmd = [ffmpeg, "-nostdin", "-v", "error", *inp.for_ffmpeg(info.format), "-map", "0:a:0", "-vn"]
     if info.channels > 1:
         # ffmpeg's own downmix scales by 1/sqrt(2); average like the libsndfile path does.
         gains = "+".join(f"{1 / info.channels:.6f}*c{i}" for i in range(info.channels))
@@ -535,24 +435,41 @@ def _decode_ffmpeg(inp: _Input, info: AudioInfo, limits: AudioLimits) -> np.ndar
         if n == 0:
             log.info("ffmpeg failed on %s: %s", info.format, err)
             raise CorruptAudio(
-                f"Couldn't decode this {_LABELS[info.format]} file; it may be damaged."
+                f"Couldn't decode this {label(info.format)} file; it may be damaged."
             )
         log.warning("ffmpeg stopped part-way through %s: %s", info.format, err)
     if n > cap_s * SAMPLE_RATE:
         raise _too_long_while_decoding(limits)
     # Copy out of the immutable bytes: callers get a writable array.
-    return np.frombuffer(proc.stdout, dtype="<f4", count=n).astype(np.float32)
+    samples = np.frombuffer(proc.stdout, dtype="<f4", count=n).astype(np.float32)
+    declared = info.duration_s if n == 0 and info.duration_s > 0 else 0.0  # nan: False
+    return samples, max(n / SAMPLE_RATE, declared)
 
 
-def _finish(samples: np.ndarray, limits: AudioLimits) -> np.ndarray:
-    if samples.size == 0:
-        raise EmptyInput("That file contains no audio.")
-    duration = samples.size / SAMPLE_RATE
+def _finish(samples: np.ndarray, source_s: float, fmt: str, limits: AudioLimits) -> np.ndarray:
+    """Refuse empty or too short audio; make the samples finite and at most full scale."""
+    if samples.size == 0 and not 0 < source_s < limits.min_duration_s:
+        raise EmptyInput(f"That {label(fmt)} file contains no audio (no samples at all).")
+    duration = max(samples.size / SAMPLE_RATE, source_s)
     if duration < limits.min_duration_s:
         raise AudioTooShort(
-            f"That's too short: {duration:.1f} s, need at least {limits.min_duration_s:g} s."
+            f"That's too short: {_fmt_duration(duration)}, "
+            f"need at least {limits.min_duration_s:g} s."
         )
-    return _zero_non_finite(np.ascontiguousarray(samples, dtype=np.float32))
+    samples = _zero_non_finite(np.ascontiguousarray(samples, dtype=np.float32))
+    return _within_full_scale(samples)
+
+
+def _within_full_scale(x: np.ndarray) -> np.ndarray:
+    """Scale ``x`` down, in place, when its peak is over 1.0: a floating-point file can hold
+    any finite value (x1e17 overflows the spectrogram to inf and NaN; even x8 sounds different
+    to the models, whose log-mel front end expects full scale at most). libsndfile's float files
+    arrive scaled already (``_float_file_gain``); this catches ffmpeg's and resampler overshoot."""
+    peak = max(float(x.max()), -float(x.min()))
+    if peak > 1.0:
+        log.info("samples reach %.3g, over full scale: scaled to a peak of 1", peak)
+        x *= np.float32(1.0 / peak)
+    return x
 
 
 def _too_long_while_decoding(limits: AudioLimits) -> AudioTooLong:
@@ -573,7 +490,7 @@ def _require_tool(tool: str, fmt: str) -> str:
     path = _which(tool)
     if path is None:
         raise MissingDecoder(
-            f"Decoding {_LABELS.get(fmt, fmt)} audio needs ffmpeg, which is not installed: "
+            f"Decoding {label(fmt)} audio needs ffmpeg, which is not installed: "
             "apt-get install ffmpeg"
         )
     return path
@@ -586,8 +503,7 @@ def _run(cmd: list[str], timeout_s: float, fmt: str) -> subprocess.CompletedProc
         )
     except subprocess.TimeoutExpired as e:
         raise CorruptAudio(
-            f"Decoding this {_LABELS.get(fmt, fmt)} file took over {timeout_s:g} s; "
-            "it may be damaged."
+            f"Decoding this {label(fmt)} file took over {timeout_s:g} s; it may be damaged."
         ) from e
 
 
@@ -599,7 +515,9 @@ def _as_float(value: object, default: float = math.nan) -> float:
 
 
 def _fmt_duration(seconds: float) -> str:
-    """Human-readable: "0.2 s", "42 s", "4 min 5 s", "1 h 5 min"."""
+    """Human-readable: "0.023 ms", "0.2 s", "42 s", "4 min 5 s", "1 h 5 min"."""
+    if seconds < 0.05:
+        return f"{seconds * 1000:.2g} ms"
     if seconds < 10:
         return f"{seconds:.1f} s"
     total = round(seconds)

@@ -1,45 +1,49 @@
 """A link to a local audio file, within limits (yt-dlp).
 
-Used by ``/classify <link>`` and ``/catalog add <link>``. Everything here is synchronous and
-blocking: call it from a worker thread or process (``asyncio.to_thread`` or the pool), never on
-the event loop. The ``progress`` callback runs in that same worker thread.
+Used by ``/classify <link>`` and ``/catalog add <link>`` through ``inference.link_fetcher``, which
+runs each fetch in a worker process that is killed when its time is up. Everything here is
+synchronous and blocking; the ``progress`` callback runs in the calling thread.
 
 How the limits are enforced
 ---------------------------
 * **Addresses** (``check_url``): http(s) only; the host is resolved and *every* address it
   resolves to must be public (not private, loopback, link-local, multicast, reserved,
   unspecified, shared/CGNAT, nor an IPv4-mapped / 6to4 / NAT64 form of one), unless
-  ``allow_private``. yt-dlp then gets a network stack of ours (``_GuardedUrllibRH``) whose
-  sockets are opened by :meth:`_Session.create_connection`: it resolves the host, checks every
-  address with the same rule, and connects to the address it checked. So every request yt-dlp
-  makes is checked right before it connects: the page, each redirect hop (urllib follows
-  redirects by opening a new connection, which goes through the same function), the media URL,
-  HLS/DASH fragments. A DNS answer that changes between the check and the download (DNS
-  rebinding) is therefore checked again at connect time and cannot slip a private address in.
-  Only ``http``/``https`` are handled at all (no ``ftp:``, ``file:``, ``data:``), proxies from the
-  environment are ignored, and ffmpeg is hidden from yt-dlp (it would do its own networking).
+  ``allow_private``. yt-dlp's only request handler is ours (``inference.fetch_http.GuardedRH``,
+  installed through YoutubeDL's public ``build_request_director``): every connection it opens is
+  made by :meth:`_Session.connect`, which resolves the host, checks every address with the same
+  rule and connects to the address it checked. So every request yt-dlp makes is checked right
+  before it connects: the page, each redirect hop (followed by the handler, one checked
+  connection each), the media URL, HLS/DASH fragments. A DNS answer that changes between the
+  check and the download (DNS rebinding) is checked again at connect time and cannot slip a
+  private address in. Only ``http``/``https`` are handled at all (no ``ftp:``, ``file:``,
+  ``data:``), no proxy is ever used, and ffmpeg is hidden from yt-dlp (it would do its own
+  networking).
 * **Wall clock** (``timeout_s``): a watchdog timer covers extraction and download together. When it
   fires it shuts down every socket the fetch opened (which wakes any blocked read, even on a
-  server that trickles one byte at a time) and refuses new connections; the read wrapper and
-  the progress hook also raise once the deadline has passed. ``socket_timeout`` bounds each
-  single network operation as well.
+  server that trickles one byte at a time) and refuses new connections; body reads and the
+  progress hook also raise once the deadline has passed. ``socket_timeout`` bounds each single
+  network operation. CPU-bound parsing cannot be interrupted from inside: the link fetcher kills
+  the worker process a few seconds past the deadline.
 * **Bytes** (``max_bytes``): (1) the format selector prefers formats whose known size fits; (2) a
   known ``filesize`` over the limit is refused before downloading; (3) any response whose
   ``Content-Length`` (or ``Content-Range`` total) is over the limit is refused as soon as its
-  headers arrive; (4) every response body is read through a counter that aborts past the limit
-  (chunked responses, lying headers, pages); (5) the progress hook aborts when the downloaded
-  bytes (cumulative over fragments) pass it. yt-dlp's own ``max_filesize`` is set too.
+  headers arrive; (4) every response body is counted as it arrives and again after its
+  content-encoding is undone (a bounded piece at a time: a gzip-in-gzip bomb never inflates
+  past the cap), both capped; encodings that cannot be undone that way are refused; (5) the
+  progress hook aborts when the downloaded bytes (cumulative over fragments) pass it. yt-dlp's
+  own ``max_filesize`` is set too. While the extractor reads pages, manifests and API answers,
+  the cap is ``max_page_bytes``: a huge page would keep it parsing for many seconds.
 * **Duration** (``max_duration_s``): a ``match_filter`` refuses entries whose duration the site
   declares before anything is downloaded. Plain files (the generic extractor) declare none, so
-  after the download the file's header is read (libsndfile for WAV/FLAC/Ogg/MP3, else
-  ``ffprobe`` on the local file, ``file:`` protocol only) and the file refused if longer. Where
-  neither can tell, the post-check is skipped (logged) and the analyser's decoded-duration cap
-  is the backstop. A download is bounded by bytes and time anyway, so "download, then check"
-  costs at most ``max_bytes`` of traffic.
+  after the download the file is probed by the analyser's own ``inference.audio.probe`` (one
+  sniffer; libsndfile, or ffprobe pinned to the sniffed demuxer and to the ``file`` protocol for
+  that one file) and refused if longer. Without ffprobe the post-check is skipped (logged) for
+  what libsndfile cannot read, and the analyser's decoded-duration cap is the backstop.
 * **Not audio**: a direct link whose Content-Type is clearly not media (image, text, PDF, ...)
-  is refused before downloading; every downloaded file is sniffed (RIFF/WAVE, fLaC, OggS, ID3 or
-  an MPEG sync word, ``ftyp``, EBML, AIFF, CAF, ASF, MPEG-TS, ...) and probed for an audio
-  stream.
+  is refused before downloading (HLS and DASH manifests are media); every downloaded file is
+  sniffed and probed for an audio stream, and refused naming what it is (a web page, a
+  playlist, a video without sound, ...).
 * **Playlists**: off unless ``playlist=True``; then at most ``max_playlist_items`` entries. With
   a playlist, one bad entry (too long, not found, ...) is skipped; a timeout or a blocked address
   stops the whole fetch.
@@ -47,38 +51,34 @@ How the limits are enforced
 Residual risks (documented, accepted)
 -------------------------------------
 * DNS resolution itself (``getaddrinfo``) cannot be interrupted: a very slow resolver can
-  overrun ``timeout_s`` by the resolver's own timeout.
-* The connect-time check depends on yt-dlp's urllib handler internals
-  (``yt_dlp.networking._urllib``, checked against yt-dlp 2026.10). An incompatible release fails
-  loudly rather than silently: a missing class fails the import, and every response must have
-  come through our socket factory or the fetch is refused (logged as an error); the tests
-  exercise redirects, rebinding and proxies against the real library.
+  overrun ``timeout_s`` by the resolver's own timeout (the worker is killed after the grace).
+* The guard relies on yt-dlp building its handlers through ``build_request_director`` (public,
+  checked against yt-dlp 2026.10). Should a release stop doing so, every response that did not
+  come through ``GuardedRH`` is refused (logged as an error); the tests exercise redirects,
+  rebinding, HLS fragments and proxies against the real library.
 * A request is refused *before* it is sent, but a public server can still make us send a GET to
   another public address (that is what following a link means).
-* Extractors that need other transports (websockets, browser impersonation) fail instead of
-  working: only our guarded urllib handler is installed.
+* Extractors that need other transports (websockets, browser impersonation) or a proxy fail
+  instead of working.
 * ``check_url`` and the connect-time check resolve the name separately; if they disagree, the
   connect-time answer is what is used and checked, so this costs a lookup, not safety.
 * ``max_bytes`` and ``max_duration_s`` are per file: a playlist can bring up to
-  ``max_playlist_items`` times as much, within the one ``timeout_s``.
+  ``max_playlist_items`` times as much, within the one ``timeout_s``. The page cap applies while
+  extracting; an entry extracted lazily during the download phase is capped at ``max_bytes``.
 * Hiding ffmpeg means formats that need it (separate audio+video merges, HLS features the
   native downloader lacks) are not used; audio-only formats, which we prefer, need none.
-* A process's first fetch spends about 2 s compiling yt-dlp's URL patterns inside its time limit;
-  call :func:`warm_up` in a worker's initializer to pay that up front.
+* A process's first fetch spends about 2 s compiling yt-dlp's URL patterns; the link fetcher's
+  workers call :func:`warm_up` when they start, outside any fetch's time limit.
 """
 
 from __future__ import annotations
 
 import functools
-import http.client
 import ipaddress
-import json
 import logging
 import re
 import secrets
-import shutil
 import socket
-import subprocess
 import threading
 import time
 import urllib.error
@@ -90,30 +90,45 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 import yt_dlp
-from yt_dlp.networking import _urllib as _ytdl_urllib
+from yt_dlp.networking.exceptions import CertificateVerifyError, IncompleteRead
 from yt_dlp.networking.exceptions import HTTPError as _YtdlHTTPError
-from yt_dlp.networking.exceptions import IncompleteRead
 from yt_dlp.utils import ContentTooShortError, DownloadCancelled, UnsupportedError
 
+from inference.audio import AudioLimits, probe
 from inference.errors import (
+    AudioTooLong,
     BlockedAddress,
+    CorruptAudio,
     DownloadTimeout,
     DownloadTooLarge,
     DownloadTooLong,
+    EmptyInput,
     FetchError,
+    InputTooLarge,
     LinkNotFound,
+    MissingDecoder,
     NotAudioLink,
+    UnsupportedFormat,
     UnsupportedLink,
 )
+from inference.fetch_http import (
+    DECODED_ENCODINGS,
+    MAX_ENCODING_LAYERS,
+    GuardedResponse,
+    GuardedRH,
+    GuardRefusal,
+    content_encodings,
+)
+from inference.formats import AUDIO_EXTENSIONS, CONTAINERS, sniff_format
 
 __all__ = [
     "FetchLimits",
     "FetchedAudio",
     "ProgressCallback",
     "check_url",
+    "download_timeout",
     "fetch_audio",
     "is_public_address",
-    "sniff_container",
     "warm_up",
 ]
 
@@ -130,9 +145,11 @@ _NO_FFMPEG = "/nonexistent/earworm-hides-ffmpeg-from-yt-dlp"
 # Protocols whose bytes all flow through yt-dlp's HTTP stack (and so through our guard).
 _ALLOWED_PROTOCOLS = frozenset({"http", "https", "m3u8", "m3u8_native", "http_dash_segments"})
 # Content types that are certainly not audio (a direct link to one is refused before download).
+# HLS and DASH manifests (application/vnd.apple.mpegurl, application/x-mpegurl,
+# application/dash+xml) are media: yt-dlp downloads what they list, through our guard.
 _NOT_MEDIA_TYPES = re.compile(
     r"^(?:image/|text/|font/|application/(?:pdf|json|xml|xhtml|zip|gzip|x-tar|javascript"
-    r"|x-javascript|msword|vnd\.|x-7z|x-rar|x-bzip|x-shockwave))"
+    r"|x-javascript|msword|vnd\.(?!apple\.mpegurl)|x-7z|x-rar|x-bzip|x-shockwave))"
 )
 
 
@@ -149,9 +166,15 @@ class FetchLimits:
     timeout_s: float = 60
     max_playlist_items: int = 25
     allow_private: bool = False
+    # Web pages, manifests and API answers read while finding the audio: a bigger page would
+    # keep the extractor parsing for many seconds (yt-dlp's largest, YouTube's player script,
+    # is about 3 MB).
+    max_page_bytes: int = 5 * 2**20
 
     def __post_init__(self) -> None:
-        for name in ("max_bytes", "max_duration_s", "timeout_s", "max_playlist_items"):
+        for name in (
+            "max_bytes", "max_duration_s", "timeout_s", "max_playlist_items", "max_page_bytes"
+        ):  # fmt: skip
             value = getattr(self, name)
             if not isinstance(value, int | float) or not value > 0:
                 raise ValueError(f"FetchLimits.{name} must be a positive number, not {value!r}")
@@ -205,6 +228,13 @@ def fetch_audio(
         playlist=playlist,
         progress=progress,
         policy=_AddressPolicy(allow_private=limits.allow_private),
+    )
+
+
+def download_timeout(limits: FetchLimits) -> DownloadTimeout:
+    """The error for a fetch that ran out of time, wherever that is noticed."""
+    return DownloadTimeout(
+        f"The download took longer than {_format_seconds(limits.timeout_s)}, so I gave up."
     )
 
 
@@ -317,12 +347,9 @@ class _Abort(DownloadCancelled):
         self.error = error
 
 
-class _Refused(OSError):
-    """Raised from the socket factory (inside urllib, which only expects OSError there)."""
-
-
 class _Session:
-    """State shared by the socket factory, the response wrapper, the hooks and the watchdog."""
+    """One fetch's state: the network guard that ``GuardedRH`` asks before every connection and
+    every response body (``inference.fetch_http.Guard``), yt-dlp's hooks and the watchdog."""
 
     def __init__(self, policy: _AddressPolicy, limits: FetchLimits) -> None:
         self.policy = policy
@@ -335,7 +362,7 @@ class _Session:
         self._lock = threading.Lock()
         self._sockets: list[socket.socket] = []
         self._closed = False
-        self.connections = 0  # opened through create_connection (the guard is really in use)
+        self.extracting = True  # reading pages and manifests (the page size cap applies)
 
     # errors
     def record(self, error: FetchError) -> FetchError:
@@ -353,13 +380,17 @@ class _Session:
             self.error = None
 
     def timeout_error(self) -> DownloadTimeout:
-        return DownloadTimeout(
-            f"The download took longer than {_format_seconds(self.limits.timeout_s)}, so I gave up."
-        )
+        return download_timeout(self.limits)
 
     def too_large_error(self) -> DownloadTooLarge:
         return DownloadTooLarge(
             f"That file is larger than the {_format_mb(self.limits.max_bytes)} limit."
+        )
+
+    def page_too_large_error(self) -> DownloadTooLarge:
+        return DownloadTooLarge(
+            f"That web page is larger than the {_format_mb(self.limits.max_page_bytes)} I read "
+            "from a page."
         )
 
     def too_long_error(self) -> DownloadTooLong:
@@ -402,43 +433,39 @@ class _Session:
             if close:
                 sock.close()
 
-    # the socket factory yt-dlp's HTTP connections use (see _GuardedHTTPHandler)
-    def http_connection(
-        self, conn_class: type[http.client.HTTPConnection], *args: Any, **kwargs: Any
-    ) -> http.client.HTTPConnection:
-        conn = conn_class(*args, **kwargs)
-        conn._create_connection = self.create_connection  # type: ignore[attr-defined]
-        return conn
+    # the guard GuardedRH asks (inference.fetch_http.Guard)
+    def refuse(self, error: FetchError, why: str) -> NoReturn:
+        """Record the user-facing error and stop the request inside yt-dlp."""
+        raise GuardRefusal(f"{why}: {self.record(error)}")
 
-    def create_connection(
-        self,
-        address: tuple[str, int],
-        timeout: Any = None,
-        source_address: tuple[str, int] | None = None,
-    ) -> socket.socket:
-        host, port = address
+    def admit(self, url: str) -> None:
         if self.timed_out():
-            self.record(self.timeout_error())
-            raise _Refused("time limit reached")
+            self.refuse(self.timeout_error(), "time limit reached")
+        if not _is_http_url(url):
+            log.info("refusing a request from yt-dlp to %r", url[:200])
+            self.refuse(UnsupportedLink("I can't get audio from that site."), "not an http(s) URL")
+
+    def connect(
+        self, host: str, port: int, timeout: float, source_address: tuple[str, int] | None
+    ) -> socket.socket:
+        """Resolve ``host``, refuse it if any address is not allowed, connect to the very address
+        checked (no second lookup: DNS rebinding cannot slip a private address in)."""
         infos = _resolve_raw(host, port)
         for *_, sockaddr in infos:
             ip = _ip_of(sockaddr)
             if self.policy.refuses(ip):
                 log.info("refusing to connect to %s (%s)", host, ip)
-                self.record(BlockedAddress(_BLOCKED_MESSAGE))
-                raise _Refused(f"{host} resolves to a blocked address")
-        per_op = float(timeout) if isinstance(timeout, int | float) else self.limits.timeout_s
+                self.refuse(BlockedAddress(_BLOCKED_MESSAGE), f"{host} resolves to {ip}")
         last_error: OSError | None = None
         for family, socktype, proto, _, sockaddr in infos:
             sock = socket.socket(family, socktype, proto)
             try:
                 self._register(sock)
-                sock.settimeout(max(0.05, min(per_op, self.remaining())))
+                sock.settimeout(max(0.05, min(timeout, self.remaining())))
                 if source_address:
                     sock.bind(source_address)
-                sock.connect(sockaddr)  # the very address we checked: no second lookup
-                sock.settimeout(per_op)
-                self.connections += 1
+                sock.connect(sockaddr)
+                sock.settimeout(timeout)
                 return sock
             except OSError as exc:
                 last_error = exc
@@ -451,50 +478,31 @@ class _Session:
         # shutdown() on the duplicate still ends the connection underneath it.
         with self._lock:
             if self._closed or self.expired.is_set():
-                raise _Refused("time limit reached")
+                sock.close()
+                self.refuse(self.timeout_error(), "time limit reached")
             self._sockets.append(sock.dup())
 
-    # every response yt-dlp gets (see _GuardedYoutubeDL.urlopen)
-    def before_request(self, url: str) -> None:
-        self.check_time()
-        scheme = urllib.parse.urlsplit(url).scheme.lower()
-        if scheme not in ("http", "https"):
-            log.info("refusing a %r request from yt-dlp", scheme)
-            self.fail(UnsupportedLink("I can't get audio from that site."))
-
-    def after_response(self, response: Any) -> Any:
-        headers = response.headers
+    def body_limit(self, url: str, status: int, headers: Any) -> int:
         ctype = (headers.get("Content-Type") or "").split(";", 1)[0].strip().lower()
         if ctype:
-            self.content_types[response.url] = ctype
-        declared = _declared_size(response.status, headers)
+            self.content_types[url] = ctype
+        encodings = content_encodings(headers)
+        if set(encodings) - DECODED_ENCODINGS or len(encodings) > MAX_ENCODING_LAYERS:
+            log.info("refusing %s: Content-Encoding %s", url, ", ".join(encodings))
+            error = FetchError("That website sent a compressed file I can't unpack.")
+            self.refuse(error, f"content-encoding {encodings}")
+        declared = _declared_size(status, headers)
         if declared is not None and declared > self.limits.max_bytes:
-            log.info("refusing %s: %d bytes declared", response.url, declared)
-            response.close()
-            self.fail(self.too_large_error())
-        original_read = response.read
-        limit = self.limits.max_bytes
-        count = 0
+            log.info("refusing %s: %d bytes declared", url, declared)
+            self.refuse(self.too_large_error(), f"{declared} bytes declared")
+        if self.extracting:
+            return min(self.limits.max_page_bytes, self.limits.max_bytes)
+        return self.limits.max_bytes
 
-        def limited_read(amt: int | None = None) -> bytes:
-            nonlocal count
-            self.check_time()
-            if amt is None or amt < 0:
-                chunks = []
-                while chunk := limited_read(1 << 16):
-                    chunks.append(chunk)
-                return b"".join(chunks)
-            data = original_read(amt)
-            count += len(data)
-            if count > limit:
-                log.info("refusing %s: more than %d bytes", response.url, limit)
-                self.fail(self.too_large_error())
-            if self.timed_out():
-                self.fail(self.timeout_error())
-            return data
-
-        response.read = limited_read
-        return response
+    def body_too_large(self, url: str, limit: int) -> NoReturn:
+        log.info("refusing %s: more than %d bytes", url, limit)
+        page = self.extracting and limit < self.limits.max_bytes
+        self.fail(self.page_too_large_error() if page else self.too_large_error())
 
     # yt-dlp hooks
     def match_filter(self, info: dict[str, Any], *, incomplete: bool = False) -> str | None:
@@ -503,6 +511,16 @@ class _Session:
             return None
         self.rejections.append(error)
         return str(error)
+
+
+def _is_http_url(url: str) -> bool:
+    """An http(s) URL with a host and a valid port (a redirect's Location may be anything)."""
+    parts = urllib.parse.urlsplit(url)
+    try:
+        parts.port  # noqa: B018 - raises ValueError when out of range
+    except ValueError:
+        return False
+    return parts.scheme.lower() in ("http", "https") and bool(parts.hostname)
 
 
 def _resolve_raw(host: str, port: int) -> list[tuple[Any, ...]]:
@@ -526,86 +544,26 @@ def _declared_size(status: int, headers: Any) -> int | None:
 # -- yt-dlp wiring --------------------------------------------------------------------------------
 
 
-class _GuardedHTTPHandler(_ytdl_urllib.HTTPHandler):
-    """yt-dlp's urllib HTTP handler, with sockets opened by the session's checked factory."""
-
-    def __init__(self, stock: _ytdl_urllib.HTTPHandler, session: _Session) -> None:
-        # Same TLS context, source address and debug level as yt-dlp configured.
-        self.__dict__.update(stock.__dict__)
-        self._earworm_session = session
-
-    def http_open(self, req: urllib.request.Request) -> Any:
-        return self.do_open(
-            functools.partial(self._earworm_session.http_connection, http.client.HTTPConnection),
-            req,
-        )
-
-    def https_open(self, req: urllib.request.Request) -> Any:
-        return self.do_open(
-            functools.partial(self._earworm_session.http_connection, http.client.HTTPSConnection),
-            req,
-            context=self._context,
-        )
-
-
-class _GuardedUrllibRH(_ytdl_urllib.UrllibRH):
-    """yt-dlp's urllib request handler for http(s) only, every connection checked."""
-
-    _SUPPORTED_URL_SCHEMES = ("http", "https")
-    RH_NAME = "urllib (earworm guarded)"
-
-    def __init__(self, *, session: _Session, **kwargs: Any) -> None:
-        self._earworm_session = session
-        super().__init__(**kwargs)
-
-    def _create_instance(self, *args: Any, **kwargs: Any) -> urllib.request.OpenerDirector:
-        stock = super()._create_instance(*args, **kwargs)
-        opener = urllib.request.OpenerDirector()
-        for handler in stock.handlers:
-            if isinstance(
-                handler,
-                urllib.request.FTPHandler | urllib.request.DataHandler | urllib.request.FileHandler,
-            ):
-                continue
-            if isinstance(handler, _ytdl_urllib.HTTPHandler):
-                handler = _GuardedHTTPHandler(handler, self._earworm_session)
-            opener.add_handler(handler)
-        if not any(isinstance(h, _GuardedHTTPHandler) for h in opener.handlers):
-            raise RuntimeError("yt-dlp's urllib handler changed: cannot install the address guard")
-        opener.addheaders = []
-        return opener
-
-
 class _GuardedYoutubeDL(yt_dlp.YoutubeDL):
-    """A YoutubeDL whose only network path is the guarded urllib handler."""
+    """A YoutubeDL whose only request handler is ours (``GuardedRH``), whatever other handlers
+    (urllib, requests, curl_cffi, websockets) yt-dlp has registered."""
 
     def __init__(self, params: dict[str, Any], session: _Session) -> None:
         self._earworm_session = session
         super().__init__(params)
 
-    @functools.cached_property
-    def _request_director(self) -> Any:
-        return self.build_request_director(
-            [functools.partial(_GuardedUrllibRH, session=self._earworm_session)]
-        )
+    def build_request_director(self, handlers: Any, preferences: Any = None) -> Any:
+        guarded = functools.partial(GuardedRH, guard=self._earworm_session)
+        return super().build_request_director([guarded], preferences)
 
     def urlopen(self, req: Any) -> Any:
-        url = (
-            req
-            if isinstance(req, str)
-            else (getattr(req, "url", None) or getattr(req, "full_url", ""))
-        )
-        session = self._earworm_session
-        session.before_request(url)
-        connections = session.connections
         response = super().urlopen(req)
-        if session.connections == connections:
-            # urllib opens a new connection per request: none means some other code path did
-            # the networking, unchecked. Refuse rather than trust it.
+        if not isinstance(response, GuardedResponse):
+            # Some yt-dlp release found another way to the network: refuse rather than trust it.
             response.close()
-            log.error("yt-dlp fetched %s without the address guard; refusing", url)
-            session.fail(FetchError("I couldn't download that link."))
-        return session.after_response(response)
+            log.error("yt-dlp fetched %s without the address guard; refusing", response.url)
+            self._earworm_session.fail(FetchError("I couldn't download that link."))
+        return response
 
 
 class _YtdlpLogger:
@@ -771,6 +729,7 @@ def _fetch_audio(
                 raise _translate(exc, session, url) from None
             if session.timed_out():
                 raise session.timeout_error()
+            session.extracting = False  # from here on: media, capped at max_bytes
             entries = _entries(info)[: limits.max_playlist_items if playlist else 1]
             if not entries:
                 if session.rejections:
@@ -905,30 +864,10 @@ def _download_entry(
     reporter.emit(
         "checking", reporter.item_fraction(1.0), item=reporter.item + 1, items=reporter.items
     )
-    size = path.stat().st_size
-    if size > session.limits.max_bytes:
-        raise session.too_large_error()
-    if size == 0:
-        raise NotAudioLink("That link gave me an empty file.")
-    with path.open("rb") as fh:
-        head = fh.read(512)
-    ext = sniff_container(head)
-    if ext is None:
-        log.info("not audio: %s starts with %r", path.name, head[:16])
-        raise NotAudioLink("That link isn't an audio file.")
-    duration = _number(result.get("duration"))
-    readable, probed_duration, has_audio = _probe(
-        path, timeout=max(2.0, min(30.0, session.remaining()))
-    )
-    if has_audio is False:
-        raise NotAudioLink("That link has no audio in it.")
-    if has_audio is None and probed_duration is None and readable is False:
-        raise NotAudioLink("I couldn't read any audio from that link's file.")
-    if probed_duration is not None:
-        if probed_duration > session.limits.max_duration_s:
-            raise session.too_long_error()
-        duration = duration or probed_duration
-    if path.suffix.lstrip(".").lower() not in _KNOWN_EXTS:
+    fmt, probed_duration = _check_file(path, session)
+    duration = _number(result.get("duration")) or probed_duration
+    if path.suffix.lower() not in AUDIO_EXTENSIONS:
+        ext = CONTAINERS[fmt].extensions[0] if fmt in CONTAINERS else fmt
         renamed = path.with_suffix("." + ext)
         path.rename(renamed)
         path = renamed
@@ -964,103 +903,34 @@ def _downloaded_path(result: dict[str, Any] | None) -> Path | None:
 
 # -- file checks ----------------------------------------------------------------------------------
 
-_KNOWN_EXTS = frozenset(
-    "wav flac ogg oga opus mp3 aac m4a mp4 m4b mov 3gp webm mkv mka aiff aif aifc caf wma asf ts"
-    " amr ape wv au".split()
-)
-_IMAGE_BRANDS = (b"avif", b"avis", b"heic", b"heix", b"hevc", b"mif1", b"msf1", b"jxl ")
 
-
-def sniff_container(head: bytes) -> str | None:
-    """The file extension for an audio (or audio-carrying video) container, from its first bytes.
-
-    ``head`` should be the first 512 bytes (at least 189 for MPEG-TS). None: not a container we
-    accept (PNG, JPEG, GIF, PDF, HTML, ZIP, text, unknown).
-    """
-    if head[:4] == b"RIFF" and head[8:12] == b"WAVE":
-        return "wav"
-    if head[:4] == b"fLaC":
-        return "flac"
-    if head[:4] == b"OggS":
-        return "ogg"
-    if head[:3] == b"ID3":
-        return "mp3"
-    if len(head) >= 2 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0 and head[1] & 0x18 != 0x08:
-        # MPEG audio frame sync (the version bits 01 are reserved); layer 00 means ADTS AAC.
-        return "aac" if head[1] & 0x06 == 0 else "mp3"
-    if head[4:8] == b"ftyp":
-        brand = head[8:12]
-        if brand in _IMAGE_BRANDS:
-            return None
-        return "m4a" if brand in (b"M4A ", b"M4B ", b"M4P ") else "mp4"
-    if head[:4] == b"\x1a\x45\xdf\xa3":
-        return "webm" if b"webm" in head[:64] else "mka"
-    if head[:4] == b"FORM" and head[8:12] in (b"AIFF", b"AIFC"):
-        return "aiff"
-    if head[:4] == b"caff":
-        return "caf"
-    if head[:16] == bytes.fromhex("3026b2758e66cf11a6d900aa0062ce6c"):
-        return "wma"
-    if len(head) > 188 and head[0] == 0x47 and head[188] == 0x47:
-        return "ts"
-    if head[:5] == b"#!AMR":
-        return "amr"
-    if head[:4] in (b"MAC ", b"wvpk", b".snd"):
-        return {b"MAC ": "ape", b"wvpk": "wv", b".snd": "au"}[head[:4]]
-    return None
-
-
-def _probe(path: Path, *, timeout: float) -> tuple[bool | None, float | None, bool | None]:
-    """Inspect a local file: (readable, duration in seconds, has an audio stream).
-
-    libsndfile (in-process, instant) reads WAV, FLAC, Ogg and MP3; anything else goes to
-    ffprobe (a subprocess, ``file:`` protocol only). Each value is None when unknown (no
-    ffprobe, or it timed out)."""
+def _check_file(path: Path, session: _Session) -> tuple[str, float | None]:
+    """(format, duration) of a downloaded file, read by the analyser's own prober: the one
+    sniffer, then libsndfile or ffprobe pinned to the sniffed demuxer and to this one local
+    file. Refused when it is not audio, has no audio track, is unreadable or too long."""
+    limits = AudioLimits(
+        max_bytes=session.limits.max_bytes,
+        max_duration_s=session.limits.max_duration_s,
+        decode_timeout_s=max(2.0, min(30.0, session.remaining())),
+    )
     try:
-        import soundfile
-
-        info = soundfile.info(str(path))
-        if info.samplerate > 0 and info.frames > 0:
-            return True, info.frames / info.samplerate, True
-    except Exception:  # not a format libsndfile knows (m4a, webm, ...), or no libsndfile
-        pass
-    return _ffprobe(path, timeout=timeout)
-
-
-def _ffprobe(path: Path, *, timeout: float) -> tuple[bool | None, float | None, bool | None]:
-    exe = shutil.which("ffprobe")
-    if exe is None:
-        log.warning("ffprobe not found: cannot check the duration of downloaded files")
-        return None, None, None
-    cmd = [
-        exe,
-        "-v",
-        "error",
-        "-protocol_whitelist",
-        "file",
-        "-show_entries",
-        "format=duration:stream=codec_type",
-        "-of",
-        "json",
-        str(path),
-    ]
-    try:
-        done = subprocess.run(
-            cmd, capture_output=True, timeout=timeout, check=False, stdin=subprocess.DEVNULL
-        )
-    except subprocess.TimeoutExpired:
-        log.warning("ffprobe timed out on %s", path.name)
-        return None, None, None
-    try:
-        data = json.loads(done.stdout or b"{}")
-    except ValueError:
-        data = {}
-    streams = data.get("streams") or []
-    if done.returncode != 0 and not streams:
-        log.info("ffprobe cannot read %s: %s", path.name, done.stderr[-300:])
-        return False, None, None
-    has_audio = any(s.get("codec_type") == "audio" for s in streams) if streams else None
-    return True, _number((data.get("format") or {}).get("duration")), has_audio
+        info = probe(path, limits)
+    except AudioTooLong:
+        raise session.too_long_error() from None
+    except InputTooLarge:
+        raise session.too_large_error() from None
+    except EmptyInput:
+        raise NotAudioLink("That link gave me an empty file.") from None
+    except MissingDecoder:
+        # Without ffprobe the length stays unknown: the analyser's decoded-length cap is the
+        # backstop (and the analysis itself will say what is missing).
+        log.warning("ffprobe not found: cannot check %s", path.name)
+        return sniff_format(path.read_bytes()[:4096]) or "bin", None
+    except (UnsupportedFormat, CorruptAudio) as exc:
+        log.info("not audio: %s: %s", path.name, exc)
+        raise NotAudioLink(str(exc)) from None
+    duration = info.duration_s if info.duration_s == info.duration_s else None  # nan: unknown
+    return info.format, duration
 
 
 def _number(value: Any) -> float | None:
@@ -1164,6 +1034,8 @@ def _known_error(chain: list[BaseException]) -> FetchError | None:
             return UnsupportedLink("I can't get audio from that site.")
         if isinstance(cause, _YtdlHTTPError):
             return _http_status_error(cause.status)
+        if isinstance(cause, CertificateVerifyError):
+            return FetchError("That website's security certificate isn't valid, so I stopped.")
         if isinstance(cause, urllib.error.HTTPError):
             return _http_status_error(cause.code)
         if isinstance(cause, TimeoutError):

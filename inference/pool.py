@@ -18,12 +18,17 @@ large arrays where possible.
 Temporary files belong to the parent: a worker's ``TMPDIR`` is a folder the parent made (under
 ``scratch_dir``) and deletes once it has reaped the worker, however it ended (crash, SIGKILL,
 timeout, shutdown), so a killed worker's copy of an upload never outlives it (inference.scratch).
+
+A job may report progress while it runs: it calls :func:`report_progress` with a small picklable
+value, which reaches the ``on_progress`` callback given to :meth:`WorkerPool.submit`, on the
+event loop, in order (link downloads use this for their progress bar).
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import itertools
 import logging
 import math
@@ -43,13 +48,14 @@ from typing import Any
 from inference import scratch
 from inference.errors import JobError, JobTimeout, PoolBusy, PoolClosed, WorkerCrashed
 
-__all__ = ["PoolStats", "WorkerPool", "worker_threads"]
+__all__ = ["PoolStats", "WorkerPool", "report_progress", "worker_threads"]
 
 logger = logging.getLogger(__name__)
 
 _THREAD_ENV_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 _SHUTDOWN = "the analysis was cancelled: the bot is shutting down"
 _worker_threads: int | None = None  # set in worker processes only
+_progress_sink: Callable[[Any], None] | None = None  # set in a worker while it runs a job
 _environ_lock = threading.Lock()  # os.environ is patched while a worker is being spawned
 
 
@@ -84,6 +90,15 @@ def _pack_exception(exc: BaseException) -> tuple[bytes | None, str, str]:
     return blob, _summary(exc), text
 
 
+def report_progress(event: Any) -> None:
+    """From inside a job: send ``event`` (small, picklable) to the job's ``on_progress``
+    callback in the parent. Does nothing outside a pool worker or when nobody listens."""
+    sink = _progress_sink
+    if sink is not None:
+        with contextlib.suppress(Exception):  # best effort: never fail the job over it
+            sink(event)
+
+
 def _watch_parent(parent_pid: int) -> None:
     """Exit (no cleanup needed) as soon as the parent is gone, so no worker is orphaned."""
     while os.getppid() == parent_pid:
@@ -95,7 +110,7 @@ def _worker_main(
     conn: multiprocessing.connection.Connection, setup: bytes, threads: int, tmpdir: str
 ) -> None:
     """A worker process: initialise, report ready, then run jobs until told to stop."""
-    global _worker_threads
+    global _worker_threads, _progress_sink
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's business
     for var in _THREAD_ENV_VARS:
         os.environ[var] = str(threads)
@@ -110,6 +125,7 @@ def _worker_main(
         conn.send_bytes(pickle.dumps(("init_error", _pack_exception(exc))))
         return
     conn.send_bytes(pickle.dumps(("ready", os.getpid())))
+    send_lock = threading.Lock()
     while True:
         try:
             message = pickle.loads(conn.recv_bytes())
@@ -120,7 +136,16 @@ def _worker_main(
         job_id, payload = message
         try:
             fn, args, kwargs = pickle.loads(payload)
-            result = fn(*args, **kwargs)
+
+            def _progress_sink(event: Any, job_id: int = job_id) -> None:  # (a global)
+                blob = pickle.dumps(("progress", (job_id, pickle.dumps(event))))
+                with send_lock:  # a job may report from any of its threads
+                    conn.send_bytes(blob)
+
+            try:
+                result = fn(*args, **kwargs)
+            finally:
+                _progress_sink = None
             try:
                 reply = (job_id, True, pickle.dumps(result, pickle.HIGHEST_PROTOCOL))
             except Exception as exc:
@@ -129,7 +154,8 @@ def _worker_main(
         except BaseException as exc:
             reply = (job_id, False, _pack_exception(exc))
         try:
-            conn.send_bytes(pickle.dumps(("done", reply)))
+            with send_lock:
+                conn.send_bytes(pickle.dumps(("done", reply)))
         except OSError:  # parent gone
             return
 
@@ -199,6 +225,7 @@ class _Job:
     payload: bytes
     timeout_s: float
     future: asyncio.Future[Any]
+    on_progress: Callable[[Any], None] | None = None
     started: float = 0.0
     worker: _Worker | None = None
     timer: asyncio.TimerHandle | None = None
@@ -353,11 +380,17 @@ class WorkerPool:
     # ----------------------------------------------------------------- jobs
 
     async def submit(
-        self, fn: Callable[..., Any], *args: Any, timeout_s: float | None = None, **kwargs: Any
+        self,
+        fn: Callable[..., Any],
+        *args: Any,
+        timeout_s: float | None = None,
+        on_progress: Callable[[Any], None] | None = None,
+        **kwargs: Any,
     ) -> Any:
         """Run ``fn(*args, **kwargs)`` in a worker and return its result.
 
-        ``fn`` must be a module-level function; arguments and result travel as pickles. Raises
+        ``fn`` must be a module-level function; arguments and result travel as pickles. What the
+        job passes to :func:`report_progress` reaches ``on_progress`` on the loop. Raises
         what ``fn`` raised (same type when it pickles, else ``JobError``), ``PoolBusy`` when
         ``max_queue`` jobs already wait, ``JobTimeout``, ``WorkerCrashed`` or ``PoolClosed``.
         Cancelling the awaiting task drops the job, killing its worker if it is running.
@@ -374,7 +407,8 @@ class WorkerPool:
         except Exception as exc:
             raise JobError(f"job {name} cannot be sent to a worker: {_summary(exc)}") from exc
         timeout_s = timeout_s or self.job_timeout_s
-        job = _Job(next(self._ids), name, payload, timeout_s, self._loop.create_future())
+        future = self._loop.create_future()
+        job = _Job(next(self._ids), name, payload, timeout_s, future, on_progress)
         self._queue.append(job)
         self._dispatch()
         try:
@@ -552,7 +586,9 @@ class WorkerPool:
                     message = pickle.loads(w.conn.recv_bytes())
                 except (EOFError, OSError):
                     break
-                if message[0] == "done":
+                if message[0] == "progress":
+                    self._post(self._on_progress, w, *message[1])
+                elif message[0] == "done":
                     self._post(self._on_done, w, *_decode_reply(*message[1]))
                 elif message[0] == "ready":
                     self._post(self._on_ready, w, None)
@@ -574,6 +610,15 @@ class WorkerPool:
     def _on_ready(self, w: _Worker, error: Exception | None) -> None:
         if not w.ready.done():
             w.ready.set_result(error)
+
+    def _on_progress(self, w: _Worker, job_id: int, blob: bytes) -> None:
+        job = w.job
+        if job is None or job.id != job_id or job.on_progress is None or job.future.done():
+            return  # stale, or nobody listens
+        try:
+            job.on_progress(pickle.loads(blob))
+        except Exception:
+            logger.exception("progress callback of job %d failed (ignored)", job.id)
 
     def _on_done(self, w: _Worker, job_id: int, ok: bool, value: Any) -> None:
         job = w.job

@@ -19,7 +19,8 @@ routes, all under ``/_/``, cover the awkward cases a downloader has to survive:
                                                 a plain page with no media at all
 ==============================================  ===================================================
 
-Tests can also register their own routes (``server.route("/x", handler)``) and inspect
+Tests can also register their own routes (``server.route("/x", handler)``, or
+``server.static("/x", body, headers)`` for fixed bytes with exactly the headers given) and inspect
 ``server.requests`` (method, path, headers) to check what a client actually asked for.
 
 Use it as a context manager::
@@ -387,6 +388,24 @@ class LocalHTTPServer:
     def route(self, path: str, handler: RouteHandler) -> None:
         """Serve ``path`` (exact, without query) with ``handler(request_handler)``."""
         self._routes[path] = handler
+
+    def static(self, path: str, body: bytes, headers: dict[str, str]) -> str:
+        """Serve ``body`` at ``path`` with exactly these headers (plus Content-Length unless
+        given, and Connection: close); returns the URL. For responses a client must survive:
+        odd encodings, lying types."""
+        headers = {"Content-Length": str(len(body)), **headers, "Connection": "close"}
+
+        def handler(request: BaseHTTPRequestHandler) -> None:
+            request.send_response(200)
+            for key, value in headers.items():
+                request.send_header(key, value)
+            request.end_headers()
+            if request.command != "HEAD":
+                request.wfile.write(body)
+            request.close_connection = True
+
+        self.route(path, handler)
+        return self.url(path)
 
     def _record(self, request: RecordedRequest) -> None:
         with self._lock:

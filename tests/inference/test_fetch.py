@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yt_dlp
 
 from inference import fetch
 from inference.errors import (
@@ -30,7 +31,9 @@ from inference.errors import (
     NotAudioLink,
     UnsupportedLink,
 )
-from inference.fetch import FetchedAudio, FetchLimits, check_url, fetch_audio, sniff_container
+from inference.fetch import FetchedAudio, FetchLimits, check_url, fetch_audio
+from inference.fetch_http import GuardedResponse
+from inference.formats import sniff_format
 from tests.httpserver import LocalHTTPServer, http_server_fixture
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
@@ -494,9 +497,10 @@ def test_redirect_to_another_scheme_is_refused(
 def test_a_response_that_bypassed_the_guard_is_refused(
     server: LocalHTTPServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Simulate a yt-dlp release whose urllib handler no longer uses our socket factory.
+    # Simulate a yt-dlp release that no longer builds its handlers through the public
+    # build_request_director: its stock handlers would answer, unguarded. Refused.
     monkeypatch.setattr(
-        fetch._GuardedUrllibRH, "_create_instance", fetch._ytdl_urllib.UrllibRH._create_instance
+        fetch._GuardedYoutubeDL, "build_request_director", yt_dlp.YoutubeDL.build_request_director
     )
     with pytest.raises(FetchError) as info:
         _fetch(server.url("solo_trumpet.ogg"), tmp_path)
@@ -504,11 +508,17 @@ def test_a_response_that_bypassed_the_guard_is_refused(
     assert _leftovers(tmp_path) == []
 
 
-def test_only_the_guarded_handler_talks_to_the_network() -> None:
-    session = fetch._Session(fetch._AddressPolicy(), FetchLimits())
-    with fetch._GuardedYoutubeDL({"quiet": True}, session) as ydl:
-        handlers = list(ydl._request_director.handlers.values())
-    assert [type(h) for h in handlers] == [fetch._GuardedUrllibRH]
+@pytest.mark.parametrize(
+    "url", ["file:///etc/passwd", "data:audio/ogg;base64,T2dnUw==", "ftp://127.0.0.1/x.ogg"]
+)
+def test_only_the_guarded_handler_talks_to_the_network(server: LocalHTTPServer, url: str) -> None:
+    session = fetch._Session(fetch._AddressPolicy(allow_private=True), LOCAL)
+    with fetch._GuardedYoutubeDL({"quiet": True, "logger": fetch._YtdlpLogger()}, session) as ydl:
+        with ydl.urlopen(server.url("solo_trumpet.ogg")) as response:
+            assert isinstance(response, GuardedResponse)
+            assert response.read() == (server.root / "solo_trumpet.ogg").read_bytes()
+        with pytest.raises(yt_dlp.networking.exceptions.RequestError):
+            ydl.urlopen(url)
 
 
 @pytest.mark.parametrize(
@@ -735,13 +745,20 @@ def test_match_filter_refuses_declared_limits() -> None:
         (b"RIFF\x24\x00\x00\x00WAVEfmt ", "wav"),
         (b"fLaC\x00\x00\x00\x22", "flac"),
         (b"OggS\x00\x02", "ogg"),
-        (b"ID3\x04\x00\x00", "mp3"),
+        (b"ID3\x04\x00\x00\x00\x00\x01\x00", "mp3"),  # a tag longer than the head
         (b"\xff\xfb\x90\x64", "mp3"),
         (b"\xff\xf1\x50\x80", "aac"),
         (b"\x00\x00\x00\x20ftypM4A \x00\x00\x02\x00", "m4a"),
         (b"\x00\x00\x00\x18ftypisom\x00\x00\x02\x00", "mp4"),
         (b"\x1a\x45\xdf\xa3\x9f\x42\x86\x81\x01\x42\x82\x84webm", "webm"),
         (b"FORM\x00\x00\x10\x00AIFF", "aiff"),
+        (b".snd\x00\x00\x00\x18", "au"),
+        (b"caff\x00\x01\x00\x00", "caf"),
+        (bytes.fromhex("3026b2758e66cf11a6d900aa0062ce6c"), "asf"),
+        (b"#!AMR\n\x3c", "amr"),
+        (b"RIFF\x00\x10\x00\x00AVI LIST", "avi"),
+        (b"\x47\x40\x00\x10" + bytes(184) + b"\x47\x40", "mpegts"),
+        (b"ID3\x04\x00\x00\x00\x00\x00\x00#EXTM3U\n", None),  # a playlist behind a tag
         (b"\x89PNG\r\n\x1a\n\x00\x00", None),
         (b"\xff\xd8\xff\xe0\x00\x10JFIF", None),
         (b"GIF89a\x01\x00", None),
@@ -753,8 +770,9 @@ def test_match_filter_refuses_declared_limits() -> None:
     ],
 )
 def test_sniff_container(head: bytes, ext: str | None) -> None:
-    assert sniff_container(head) == ext
+    # The fetcher checks downloads with the analyser's own sniffer and prober.
+    assert sniff_format(head) == ext
 
 
 def test_sniff_real_fixture() -> None:
-    assert sniff_container((FIXTURES / "vibe_ace.ogg").read_bytes()[:512]) == "ogg"
+    assert sniff_format((FIXTURES / "vibe_ace.ogg").read_bytes()[:512]) == "ogg"
