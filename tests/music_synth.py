@@ -115,6 +115,29 @@ def _drum(kind: str, rng: np.random.Generator) -> np.ndarray:
     return 0.25 * np.diff(rng.standard_normal(t.size + 1)) * np.exp(-t / 0.012)
 
 
+def render_drums(kind: str, bpm: float, seconds: float, seed: int = 0) -> np.ndarray:
+    """A drum pattern alone (nothing pitched), mono float32 at 16 kHz, peak 0.5."""
+    rng = np.random.default_rng(seed)
+    out = np.zeros(int(seconds * SR) + SR)
+    for t, hit in _drum_hits(kind, bpm, seconds):
+        x = _drum(hit, rng)
+        i = int(t * SR)
+        out[i : i + x.size] += x[: out.size - i]
+    x = out[: int(seconds * SR)] + 1e-3 * rng.standard_normal(int(seconds * SR))
+    return (0.5 * x / max(float(np.max(np.abs(x))), 1e-9)).astype(np.float32)
+
+
+def render_noise(color: str, seconds: float, seed: int = 0) -> np.ndarray:
+    """White, pink (1/f) or brown (1/f²) noise, mono float32 at 16 kHz, peak 0.5."""
+    rng = np.random.default_rng(seed)
+    n = int(seconds * SR)
+    spec = np.fft.rfft(rng.standard_normal(n))
+    f = np.maximum(np.fft.rfftfreq(n, 1 / SR), 20.0)
+    spec *= {"white": 1.0, "pink": f**-0.5, "brown": 1.0 / f}[color]
+    x = np.fft.irfft(spec, n)
+    return (0.5 * x / max(float(np.max(np.abs(x))), 1e-9)).astype(np.float32)
+
+
 def render_song(spec: SongSpec) -> np.ndarray:
     """The song as mono float32 at 16 kHz, peak 0.5."""
     rng = np.random.default_rng(spec.seed)
@@ -167,8 +190,9 @@ def render_song(spec: SongSpec) -> np.ndarray:
 
 
 def song_specs(count: int, seed: int = 2024) -> list[SongSpec]:
-    """``count`` varied songs: every key in turn (major and minor alternate), with tempi from
-    60 to 180 BPM, every instrument, drum pattern and progression, tuning within +-40 cents."""
+    """``count`` varied songs: every key in turn (major and minor alternate), tempi from 60 to
+    180 BPM, and an instrument, drum pattern and progression drawn independently (seeded), tuned
+    within +-40 cents of A440."""
     rng = np.random.default_rng(seed)
     specs = []
     for i in range(count):
@@ -180,9 +204,9 @@ def song_specs(count: int, seed: int = 2024) -> list[SongSpec]:
                 tonic=tonic,
                 minor=minor,
                 bpm=float(np.round(rng.uniform(60, 180), 1)),
-                progression=progs[i % len(progs)],
-                instrument=INSTRUMENTS[i % len(INSTRUMENTS)],
-                drums=DRUMS[(i // 2) % len(DRUMS)],
+                progression=progs[int(rng.integers(len(progs)))],
+                instrument=INSTRUMENTS[int(rng.integers(len(INSTRUMENTS)))],
+                drums=DRUMS[int(rng.integers(len(DRUMS)))],
                 seconds=float(rng.uniform(20, 30)),
                 tuning_cents=float(np.round(rng.uniform(-40, 40), 1)),
                 seed=int(rng.integers(1 << 31)),
