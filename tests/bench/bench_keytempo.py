@@ -38,9 +38,10 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from keytempo_data import SR, Clip, benchmark_clips  # noqa: E402
+
 from inference.frontend import stft_power  # noqa: E402
 from inference.keys import Key, make_key, mirex_score  # noqa: E402
-from keytempo_data import SR, Clip, benchmark_clips  # noqa: E402
 
 Estimate = tuple[Key | None, float | None, dict]  # key, tempo, extra fields
 TEMPO_TOLERANCE = 0.04

@@ -22,10 +22,10 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from keytempo_data import REPO, benchmark_clips  # noqa: E402
-from tests.music_synth import DRUMS, render_drums, render_noise  # noqa: E402
 
 from inference.key import chroma_profile, key_scores  # noqa: E402
 from inference.keys import Key  # noqa: E402
+from tests.music_synth import DRUMS, render_drums, render_noise  # noqa: E402
 
 FIT_SETS = ("rendered", "gtzan-excerpts")
 
