@@ -97,8 +97,11 @@ _KK_MAJOR = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66
 _KK_MINOR = np.array([6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17])
 
 
-def librosa_method() -> Callable[[np.ndarray], Estimate]:
-    import librosa
+def librosa_method() -> Callable[[np.ndarray], Estimate] | None:
+    try:
+        import librosa
+    except ImportError:
+        return None
 
     def run(x: np.ndarray) -> Estimate:
         chroma = librosa.feature.chroma_cqt(y=x, sr=SR).mean(axis=1)
@@ -157,10 +160,22 @@ def summarise(rows: list[dict], methods: list[str]) -> dict:
                 res["mirex"] = round(float(np.mean(scores)), 3)
                 res["key_named"] = round(float(np.mean([r["methods"][m]["key"] is not None for r in keyed])), 3)
                 res["key_exact"] = round(float(np.mean([s == 1.0 for s in scores])), 3)
+                named = [r["methods"][m] for r in keyed if r["methods"][m]["key"] is not None]
+                if named and "key_confidence" in named[0]:
+                    # Calibration: the mean confidence of the keys named vs how many are exact.
+                    res["key_confidence_mean"] = round(float(np.mean([x["key_confidence"] for x in named])), 3)
+                    res["key_exact_of_named"] = round(float(np.mean([x["mirex"] == 1.0 for x in named])), 3)
             if timed:
                 res["tempo_clips"] = len(timed)
                 res["acc1"] = round(float(np.mean([r["methods"][m]["acc1"] for r in timed])), 3)
                 res["acc2"] = round(float(np.mean([r["methods"][m]["acc2"] for r in timed])), 3)
+                if "tempo_alternative_bpm" in timed[0]["methods"][m]:
+                    alts = [(r["ref_tempo"], r["methods"][m]) for r in timed]
+                    res["tempo_alt_named"] = round(float(np.mean([x["tempo_alternative_bpm"] is not None for _, x in alts])), 3)
+                    # Acc1 counting either reading: how often the beat people annotate is named.
+                    res["acc1_either"] = round(float(np.mean([
+                        x["acc1"] or tempo_hits(ref, x["tempo_alternative_bpm"])[0] for ref, x in alts
+                    ])), 3)  # fmt: skip
             times = [r["methods"][m]["ms"] for r in group if m in r["methods"]]
             if times:
                 res["median_ms"] = round(statistics.median(times), 1)
@@ -172,12 +187,13 @@ def summarise(rows: list[dict], methods: list[str]) -> dict:
 def table(summary: dict) -> str:
     """The summary as a Markdown table (one row per set and method)."""
     lines = [
-        "| set | method | key clips | MIREX | key named | tempo clips | Acc1 | Acc2 | median ms |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| set | method | key clips | MIREX | key named | exact | confidence (mean) | tempo clips | Acc1 | Acc2 | Acc1, either reading | median ms |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
+    columns = ("key_clips", "mirex", "key_named", "key_exact", "key_confidence_mean", "tempo_clips", "acc1", "acc2", "acc1_either", "median_ms")
     for name, entry in summary.items():
         for m, r in entry.items():
-            cells = [r.get(k, "") for k in ("key_clips", "mirex", "key_named", "tempo_clips", "acc1", "acc2", "median_ms")]
+            cells = [r.get(k, "") for k in columns]
             lines.append(f"| {name} | {m} | " + " | ".join(str(c) for c in cells) + " |")
     return "\n".join(lines)
 
@@ -189,7 +205,13 @@ def main() -> None:
     parser.add_argument("--methods", default="earworm,baseline,librosa,essentia")
     parser.add_argument("--sets", default="", help="comma-separated subset of the sets (default all)")
     parser.add_argument("--json", type=Path, help="write the summary and every clip's results here")
+    parser.add_argument("--summarise", type=Path, help="only re-summarise a --json file of an earlier run")
     args = parser.parse_args()
+    if args.summarise:
+        saved = json.loads(args.summarise.read_text())
+        rows = saved["clips"]
+        print(table(summarise(rows, list(dict.fromkeys(m for r in rows for m in r["methods"])))))
+        return
     os.environ.setdefault("OMP_NUM_THREADS", "1")
 
     factories = {
