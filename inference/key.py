@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
+import soxr
 
 from inference.keys import Key
 
@@ -44,13 +45,14 @@ PEAK_RANGE_DB = 50.0  # peaks further below a frame's loudest are ignored
 LOG_GAIN = 10.0  # peak weight log(1 + LOG_GAIN * magnitude / frame max)
 OVERTONE_WEIGHTS = (0.15, 0.05)  # share of a class credited to its 3rd / 5th harmonic, removed
 FRAME_THRESHOLD = 0.2  # per frame, pitch classes under this share of the strongest are dropped
-MAX_FRAMES = 1200  # long tracks: at most this many evenly spaced frames (~2.5 min)
+MAX_FRAMES = 1200  # long tracks: at most this many evenly spaced frames (77 s worth)
 MIN_FRAMES = 3
 TUNING_BINS = 50
 
 # Key profiles, tonic first: Krumhansl & Kessler (1982) probe-tone ratings; Temperley (2001,
 # Kostka-Payne corpus); Albrecht & Shanahan (2013, corpus frequencies); Faraldo et al. (2016,
-# "EDMA", fitted to electronic dance music), which measured best on every set.
+# "EDMA", fitted to electronic dance music), which measured best overall (Shaath's and
+# Krumhansl's were close; Temperley's and Albrecht's clearly behind).
 KEY_PROFILES = {
     "krumhansl": (
         (6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88),
@@ -100,8 +102,6 @@ def magnitude_spectrogram(samples: np.ndarray, max_frames: int = MAX_FRAMES) -> 
     """
     x = np.asarray(samples, dtype=np.float32)
     if KEY_RATE != SAMPLE_RATE and x.size:
-        import soxr
-
         x = soxr.resample(x, SAMPLE_RATE, KEY_RATE).astype(np.float32, copy=False)
     if x.size < HOP:
         return np.zeros((0, _top_bin() + 1), dtype=np.float32)
@@ -125,7 +125,7 @@ def _top_bin() -> int:
 
 def spectral_peaks(mag: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Local maxima of each frame between FMIN and FMAX within PEAK_RANGE_DB of the frame's
-    loudest: (frame index, pitch in semitones above C0... as MIDI numbers, magnitude), each [n].
+    loudest: (frame index, pitch as a fractional MIDI number, magnitude), each [n].
     Positions are refined by a parabola through the log magnitudes of the peak and neighbours."""
     df = KEY_RATE / N_FFT
     k_lo = max(2, int(FMIN / df))
