@@ -147,7 +147,7 @@ def summarise(rows: list[dict], methods: list[str]) -> dict:
     groups = {s: [r for r in rows if r["set"] == s] for s in sets}
     groups["rendered+shifted"] = [r for r in rows if r["set"] in ("rendered", "shifted")]
     groups["real (all)"] = [r for r in rows if r["set"] not in ("rendered", "shifted")]
-    groups["real, full-length clips"] = [r for r in rows if r["set"] in ("devset", "fixtures", "gtzan-classical")]
+    groups["real, 5 s and longer"] = [r for r in rows if r["set"] in ("devset", "fixtures", "gtzan-classical")]
     for name, group in groups.items():
         entry: dict = {}
         for m in methods:

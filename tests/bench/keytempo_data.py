@@ -18,7 +18,8 @@ Sets (a clip has a reference key, a reference tempo, or both):
   published tempo (Marchand & Peeters 2015, ``tests/bench/data/gtzan_tempi.csv``); GTZAN's key
   annotations leave classical out.
 - ``devset``: the devset's GTZAN clips with published tempo and key
-  (``../shared/data/devset/annotations.csv``): benchmark only, never tuned on.
+  (``../shared/data/devset/annotations.csv``), and four of its 15 s GTZAN excerpts identified in
+  ``tests/bench/data/devset_gtzan_ids.csv`` (key only): benchmark only, never tuned on.
 - ``fixtures``: solo_trumpet (F major, 90 BPM), hungarian_dance_5 (G minor), sugar_plum_fairy
   (E minor); sources in ``tests/bench/data/README.md``.
 
@@ -109,9 +110,9 @@ def shifted_clips() -> list[Clip]:
     return clips
 
 
-def _read_table(path: Path, column: str) -> dict[str, str]:
+def _read_table(path: Path, column: str, key_column: str = "clip") -> dict[str, str]:
     with open(path, newline="") as fh:
-        return {row["clip"]: row[column] for row in csv.DictReader(fh) if row[column]}
+        return {row[key_column]: row[column] for row in csv.DictReader(fh) if row[column]}
 
 
 def _train_clip_paths(shared: Path, source: str) -> dict[str, Path]:
@@ -148,6 +149,8 @@ def real_clips(shared: Path) -> list[Clip]:
                     float(row["tempo_bpm"]) if row["tempo_bpm"] else None,
                 )
             )
+    for file, clip in _read_table(DATA / "devset_gtzan_ids.csv", "clip", key_column="file").items():
+        clips.append(Clip(clip, "devset", partial(_decode, devset / file), parse_key(keys[clip]), None))
     for name, key_text, bpm, _ in SHIFTED:
         clips.append(Clip(Path(name).stem, "fixtures", partial(_decode, FIXTURES / name), parse_key(key_text), bpm))
     return clips
