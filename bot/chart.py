@@ -243,7 +243,7 @@ def genre_timeline_png(
     d = analysis.descriptors
     facts = ["Genre timeline", format_duration(duration)]
     facts += [format_tempo(d)] if d.tempo_bpm is not None else []
-    facts += [format_key(d)] if d.key is not None else []
+    facts += [format_key(d, short=True)] if d.key is not None else []
     fig.text(
         pad / width_px,
         1 - (pad + fs["title"] * px_per_pt * 1.45) / height_px,

@@ -2,7 +2,8 @@
 
 - :func:`analysis_text`: the breakdown ``earworm analyze song.mp3`` prints (optionally in ANSI
   colour): genres with bars, a timeline strip, tags, tempo, key, loudness, brightness, timings.
-- :func:`analysis_summary_line`: one line for lists ("jazz 80% · electronic 15% — 130 BPM, E major").
+- :func:`analysis_summary_line`: one line for lists ("jazz 80% · electronic 15% — 130 BPM, E major ·
+  12B").
 - Formatting helpers shared with the Discord embeds and the chart: :func:`format_duration`,
   :func:`format_tempo`, :func:`format_key`, :func:`format_share`, :func:`top_items`,
   :func:`chart_genres` and the fixed per-genre colours :data:`GENRE_COLORS`.
@@ -21,6 +22,7 @@ from itertools import groupby
 from typing import TYPE_CHECKING
 
 from inference.genres import display_name
+from inference.keys import make_key
 
 if TYPE_CHECKING:
     from inference.result import Analysis, Descriptors, Segment
@@ -62,9 +64,6 @@ TAG_GROUPS = (
 )
 GAP_S = 0.5  # consecutive segments further apart than this belong to different windows
 
-# Conventional spelling of keys (the analysis names pitch classes with sharps only).
-_MAJOR_SPELLING = {"C#": "Db", "D#": "Eb", "G#": "Ab", "A#": "Bb"}
-_MINOR_SPELLING = {"D#": "Eb", "A#": "Bb"}
 _NOT_MUSIC = {
     "speech": "it sounds like speech",
     "silence": "it's (nearly) silent",
@@ -95,20 +94,25 @@ def format_share(share: float) -> str:
 
 
 def format_tempo(descriptors: Descriptors, *, confidence: bool = False) -> str:
-    """``"130 BPM"`` (``"130 BPM (confidence 0.33)"`` with ``confidence``), or ``"no steady beat"``."""
+    """``"130 BPM"``; ``"182 BPM, or 91 half time"`` when the half (or double) tempo is nearly as
+    likely; ``" (confidence 0.33)"`` appended with ``confidence``; or ``"no steady beat"``."""
     if descriptors.tempo_bpm is None:
         return "no steady beat"
     text = f"{round(descriptors.tempo_bpm):d} BPM"
+    alt = descriptors.tempo_alternative_bpm
+    if alt:
+        text += f", or {round(alt):d} {'half' if alt < descriptors.tempo_bpm else 'double'} time"
     return f"{text} (confidence {descriptors.tempo_confidence:.2f})" if confidence else text
 
 
-def format_key(descriptors: Descriptors, *, confidence: bool = False) -> str:
-    """``"F minor"``, ``"Bb major"`` (conventional spelling), or ``"no clear key"``."""
-    if descriptors.key is None:
+def format_key(descriptors: Descriptors, *, confidence: bool = False, short: bool = False) -> str:
+    """The key as musicians and DJs read it: ``"A minor · relative of C major · 8A"`` (name in
+    conventional spelling, its relative key, its Camelot code); ``"A minor · 8A"`` with
+    ``short``; ``" (confidence 0.62)"`` appended with ``confidence``; or ``"no clear key"``."""
+    key = make_key(descriptors.key, descriptors.mode)
+    if key is None:
         return "no clear key"
-    mode = descriptors.mode or ""
-    spelling = _MINOR_SPELLING if mode == "minor" else _MAJOR_SPELLING
-    text = f"{spelling.get(descriptors.key, descriptors.key)} {mode}".strip()
+    text = f"{key.name} · {key.camelot}" if short else key.display()
     return f"{text} (confidence {descriptors.key_confidence:.2f})" if confidence else text
 
 
@@ -194,7 +198,8 @@ def clean_title(title: str, fallback: str = "Untitled track") -> str:
 
 
 def analysis_summary_line(analysis: Analysis) -> str:
-    """``"jazz 80% · electronic 15% — 130 BPM, E major"``; ``"not music (speech)"`` otherwise."""
+    """``"jazz 80% · electronic 15% — 130 BPM, E major · 12B"``; ``"not music (speech)"``
+    otherwise."""
     if not analysis.is_music:
         reason = analysis.not_music_reason
         return f"not music ({reason})" if reason else "not music"
@@ -202,7 +207,7 @@ def analysis_summary_line(analysis: Analysis) -> str:
     genres = " · ".join(f"{display_name(g)} {format_share(v)}" for g, v in top) or "no genres"
     d = analysis.descriptors
     extra = [format_tempo(d)] if d.tempo_bpm is not None else []
-    extra += [format_key(d)] if d.key is not None else []
+    extra += [format_key(d, short=True)] if d.key is not None else []
     return genres + (" — " + ", ".join(extra) if extra else "")
 
 

@@ -423,4 +423,5 @@ def _features(track: TrackRecord, descriptors: dict) -> TrackFeatures:
         mode=descriptors.get("mode"),
         title=track.title,
         source=source_group(track),
+        key_confidence=float(descriptors.get("key_confidence", 1.0)),
     )

@@ -35,6 +35,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from inference.keys import Key, make_key, relation
+
 if TYPE_CHECKING:
     from inference.result import Analysis
 
@@ -107,10 +109,12 @@ class RecommendConfig:
     strict_source_cap: bool = False  # False: lift the cap only when n can't be filled otherwise
     # Explanations
     tempo_close: float = 0.06  # relative tempo difference still called "close"
+    key_confidence_min: float = 0.3  # keys less sure than this are not mentioned
     # Playlist transitions
     w_sound: float = 1.0  # weight of (1 - cosine)
     w_tempo: float = 0.5  # weight of |ln(t1/t2)| / ln(1.5), capped at 1
-    w_key: float = 0.3  # weight of circle-of-fifths distance / 6 (+0.1 for a mode change)
+    w_key: float = 0.3  # weight of circle-of-fifths distance / 6 (+0.1 for a mode change),
+    # trusted as much as both keys are: see transition_matrix
     # Party
     party_others_weight: float = 0.5  # β: how much a pick should also suit the others
     serve_top_fraction: float = 0.1  # a pick "serves" a member if in their top 10% of the catalog
@@ -143,6 +147,7 @@ class TrackFeatures:
     mode: str | None  # "major" | "minor"
     title: str
     source: str
+    key_confidence: float = 1.0  # probability that the key is right (the analysis' calibration)
 
     @classmethod
     def from_analysis(cls, track_id: int, analysis: Analysis, source: str) -> TrackFeatures:
@@ -156,6 +161,7 @@ class TrackFeatures:
             mode=d.mode,
             title=analysis.title,
             source=source,
+            key_confidence=d.key_confidence,
         )
 
     @property
@@ -163,42 +169,8 @@ class TrackFeatures:
         return max(self.genres, key=self.genres.__getitem__) if self.genres else None
 
 
-_PITCH = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
-
-
-def _pitch_class(key: str | None) -> int | None:
-    """ "F#" -> 6, "Bb" -> 10, "c♯" -> 1; None for anything unparseable."""
-    if not key:
-        return None
-    k = key.strip()
-    if not k or k[0].upper() not in _PITCH:
-        return None
-    pc = _PITCH[k[0].upper()]
-    for ch in k[1:]:
-        if ch in "#♯":
-            pc += 1
-        elif ch in "b♭":
-            pc -= 1
-        else:
-            break
-    return pc % 12
-
-
-def _is_minor(mode: str | None) -> int:
-    """1 minor, 0 major, -1 unknown."""
-    if not mode:
-        return -1
-    m = mode.strip().lower()
-    if m.startswith("min"):
-        return 1
-    if m.startswith("maj"):
-        return 0
-    return -1
-
-
-def _fifths_position(pc: int, minor: int) -> int:
-    """Position on the circle of fifths (0..11); a minor key sits with its relative major."""
-    return (((pc + 3) % 12 if minor == 1 else pc) * 7) % 12
+def _key_of(t: TrackFeatures) -> Key | None:
+    return make_key(t.key, t.mode)
 
 
 class Catalog:
@@ -239,14 +211,11 @@ class Catalog:
             [t.tempo_bpm if t.tempo_bpm and t.tempo_bpm > 0 else np.nan for t in tracks],
             dtype=np.float64,
         )
-        pcs = [_pitch_class(t.key) for t in tracks]
-        self.minor = np.array([_is_minor(t.mode) for t in tracks], dtype=np.int8)
-        self.key_pos = np.array(
-            [
-                -1 if pc is None or mi < 0 else _fifths_position(pc, mi)
-                for pc, mi in zip(pcs, self.minor, strict=True)
-            ],
-            dtype=np.int8,
+        keys = [_key_of(t) for t in tracks]
+        self.minor = np.array([-1 if k is None else int(k.minor) for k in keys], dtype=np.int8)
+        self.key_pos = np.array([-1 if k is None else k.fifths_position for k in keys], dtype=np.int8)
+        self.key_confidence = np.array(
+            [0.0 if k is None else min(1.0, max(0.0, float(t.key_confidence))) for k, t in zip(keys, tracks, strict=True)]
         )
         codes: dict[str, int] = {}
         self.source_code = np.array(
@@ -592,18 +561,16 @@ def key_relation(
     Same key; relative major/minor (same notes, e.g. D minor / F major); a fifth apart (neighbours
     on the circle of fifths, same mode, e.g. C major / G major).
     """
-    pa, pb = _pitch_class(key_a), _pitch_class(key_b)
-    ma, mb = _is_minor(mode_a), _is_minor(mode_b)
-    if pa is None or pb is None or ma < 0 or mb < 0:
+    a, b = make_key(key_a, mode_a), make_key(key_b, mode_b)
+    if a is None or b is None:
         return None
-    name_a = f"{key_a.strip()} {'minor' if ma else 'major'}"  # type: ignore[union-attr]
-    name_b = f"{key_b.strip()} {'minor' if mb else 'major'}"  # type: ignore[union-attr]
-    if pa == pb and ma == mb:
-        return f"same key {name_a}"
-    if ma != mb and _fifths_position(pa, ma) == _fifths_position(pb, mb):
-        return f"relative keys {name_a} / {name_b}"
-    if ma == mb and (pa - pb) % 12 in (5, 7):
-        return f"keys a fifth apart ({name_a} / {name_b})"
+    rel = relation(a, b)
+    if rel == "same":
+        return f"same key {a.name}"
+    if rel == "relative":
+        return f"relative keys {a.name} / {b.name}"
+    if rel == "fifth":
+        return f"keys a fifth apart ({a.name} / {b.name})"
     return None
 
 
@@ -647,7 +614,8 @@ def explain(
     tempo = _tempo_phrase(pick.tempo_bpm, liked.tempo_bpm, config.tempo_close)
     if tempo:
         parts.append(tempo)
-    key = key_relation(pick.key, pick.mode, liked.key, liked.mode)
+    sure = min(pick.key_confidence, liked.key_confidence) >= config.key_confidence_min
+    key = key_relation(pick.key, pick.mode, liked.key, liked.mode) if sure else None
     if key:
         parts.append(key)
     return " · ".join(parts)
@@ -659,8 +627,9 @@ def _describe(t: TrackFeatures, lead: str) -> str:
         parts.append(t.top_genre)
     if t.tempo_bpm and t.tempo_bpm > 0:
         parts.append(f"{round(t.tempo_bpm)} BPM")
-    if _pitch_class(t.key) is not None and _is_minor(t.mode) >= 0:
-        parts.append(f"{t.key.strip()} {'minor' if _is_minor(t.mode) else 'major'}")  # type: ignore[union-attr]
+    key = _key_of(t)
+    if key is not None:
+        parts.append(key.name)
     return " · ".join(parts)
 
 
@@ -1000,8 +969,11 @@ def transition_matrix(
 ) -> np.ndarray:
     """Symmetric ``[n, n]`` cost of playing one track right after another (0 on the diagonal).
 
-    ``w_sound·(1 - cos) + w_tempo·min(1, |ln(t1/t2)| / ln 1.5) + w_key·(fifths distance / 6 +
-    0.1 if the mode changes)``; an unknown tempo or key costs half of its weight.
+    ``w_sound·(1 - cos) + w_tempo·min(1, |ln(t1/t2)| / ln 1.5) + w_key·k``; an unknown tempo
+    costs half of its weight. The key term ``k`` trusts the keys' relation as much as both keys
+    are trusted: with ``c = c1·c2`` (each key's calibrated confidence, the chance it is right),
+    ``k = c·(fifths distance / 6 + 0.1 if the mode changes) + (1 - c)·0.5``, so an unknown key,
+    or a guess, costs what an unknown one does and a sure key pulls neighbours together.
     """
     rows = catalog.rows_for(track_ids)
     if rows.size != len(track_ids):
@@ -1015,8 +987,9 @@ def transition_matrix(
     minor = catalog.minor[rows].astype(np.int64)
     d = np.abs(pos[:, None] - pos[None, :])
     key = np.minimum(d, 12 - d) / 6.0 + 0.1 * (minor[:, None] != minor[None, :])
-    unknown = (pos < 0)[:, None] | (pos < 0)[None, :]
-    key = np.where(unknown, 0.5, key)
+    conf = catalog.key_confidence[rows]
+    trust = conf[:, None] * conf[None, :]  # 0 where either key is unknown
+    key = trust * key + (1.0 - trust) * 0.5
     cost = config.w_sound * sound + config.w_tempo * tempo + config.w_key * key
     np.fill_diagonal(cost, 0.0)
     return cost

@@ -12,7 +12,9 @@ from typing import Any
 
 import numpy as np
 
-SCHEMA_VERSION = 1
+from inference.keys import make_key
+
+SCHEMA_VERSION = 2  # 2: descriptors gained tempo_alternative_bpm, key_name, relative_key, camelot
 
 
 @dataclass(frozen=True)
@@ -26,14 +28,31 @@ class Segment:
 
 @dataclass(frozen=True)
 class Descriptors:
+    """Tempo, key, loudness, brightness.
+
+    ``key_name``, ``relative_key`` and ``camelot`` spell the key the way musicians and DJs read
+    it ("A minor", "C major", "8A"); they are derived from ``key`` and ``mode`` (whatever is
+    passed for them is ignored), so records written before they existed read the same.
+    """
+
     tempo_bpm: float | None  # None where no steady beat was found
-    tempo_confidence: float
+    tempo_confidence: float  # 0..1: beat strength x how clearly this tempo beats its half/double
     key: str | None  # pitch class name, e.g. "F#"; None for atonal/unpitched input
     mode: str | None  # "major" | "minor"
-    key_confidence: float
+    key_confidence: float  # calibrated probability that the key is exactly right
     loudness_db: float  # mean RMS level in dBFS
     brightness_hz: float  # mean spectral centroid
     duration_s: float
+    tempo_alternative_bpm: float | None = None  # the half or double tempo, when nearly as likely
+    key_name: str | None = None  # "A minor", conventional spelling
+    relative_key: str | None = None  # "C major"
+    camelot: str | None = None  # "8A"
+
+    def __post_init__(self) -> None:
+        key = make_key(self.key, self.mode)
+        object.__setattr__(self, "key_name", key.name if key else None)
+        object.__setattr__(self, "relative_key", key.relative.name if key else None)
+        object.__setattr__(self, "camelot", key.camelot if key else None)
 
 
 @dataclass(frozen=True)
@@ -83,7 +102,7 @@ class Analysis:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Analysis:
         d = dict(d)
-        d.pop("schema_version", None)
+        d.pop("schema_version", None)  # version 1 lacks only defaulted descriptor fields
         d["embedding"] = np.asarray(d["embedding"], dtype=np.float32)
         d["timeline"] = [Segment(**s) for s in d["timeline"]]
         d["descriptors"] = Descriptors(**d["descriptors"])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -25,13 +26,17 @@ def test_analyze_prints_a_readable_breakdown(tmp_path: Path) -> None:
     out = earworm("analyze", str(FIXTURES / "vibe_ace.ogg"), "--chart", str(chart))
     assert out.returncode == 0, out.stderr
     assert "jazz" in out.stdout and "Tempo" in out.stdout and "Key" in out.stdout
+    assert re.search(r"Key +[A-G][b#]? (major|minor) · relative of [A-G][b#]? (major|minor) · \d+[AB] \(confidence", out.stdout)
     assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_analyze_json_is_the_full_analysis() -> None:
     out = earworm("analyze", str(FIXTURES / "hungarian_dance_5.ogg"), "--json")
     data = json.loads(out.stdout)
-    assert data["schema_version"] == 1 and data["model_version"].startswith("musicnn-msd-")
+    assert data["schema_version"] == 2 and data["model_version"].startswith("musicnn-msd-")
+    d = data["descriptors"]  # the orchestral Hungarian Dance No. 5 is in G minor
+    assert (d["key"], d["mode"], d["key_name"], d["relative_key"], d["camelot"]) == ("G", "minor", "G minor", "Bb major", "6A")
+    assert 0.0 < d["key_confidence"] <= 1.0 and "tempo_alternative_bpm" in d
     assert next(iter(data["genres"])) == "classical" and len(data["embedding"]) == 200
     assert len(data["timeline"]) == data["coverage"]["segments"] == 15
 

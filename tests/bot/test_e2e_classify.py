@@ -73,8 +73,9 @@ def check_result(message: dict[str, Any], *, title: str, genre: str, track_id: i
     assert title in embed["title"].replace("\\", "")
     assert re.search(rf"\*\*{re.escape(genre)}\*\* \d+%", embed["description"]), embed
     fields = fields_of(embed)
-    assert re.fullmatch(r"\d+ BPM|no steady beat", fields["Tempo"])
-    assert re.fullmatch(r"[A-G][b#]? (major|minor)|no clear key", fields["Key"])
+    assert re.fullmatch(r"\d+ BPM(, or \d+ (half|double) time)?|no steady beat", fields["Tempo"])
+    key = r"[A-G][b#]? (major|minor)"
+    assert re.fullmatch(rf"{key} · relative of {key} · (1[012]|[1-9])[AB]|no clear key", fields["Key"])
     assert re.fullmatch(r"\d+:\d\d.*", fields["Length"])
     assert embed["footer"]["text"].startswith("Earworm · model musicnn")
     (att,) = message["attachments"]
@@ -404,8 +405,18 @@ def test_embed_escapes_hostile_titles_and_fits_discord_limits():
     assert data["image"]["url"] == "attachment://genres.png"
     assert safe_text("a\x1b[31mb\nc") == "a \\[31mb c"  # control characters gone, [ escaped
     fields = {f["name"]: f["value"] for f in data["fields"]}
-    assert fields["Key"] == "Bb major" and fields["Tempo"] == "120 BPM"
+    assert fields["Key"] == "Bb major · relative of G minor · 6B" and fields["Tempo"] == "120 BPM"
     assert fields["Mood"] == "happy 50%"  # tags under 10% are left out
+
+
+def test_embed_shows_the_key_as_djs_read_it_and_both_tempo_readings():
+    import dataclasses
+
+    analysis = _tiny_analysis()
+    d = dataclasses.replace(analysis.descriptors, key="A", mode="minor", tempo_bpm=181.6, tempo_alternative_bpm=90.8)
+    fields = {f["name"]: f["value"] for f in analysis_embed(dataclasses.replace(analysis, descriptors=d)).to_dict()["fields"]}
+    assert fields["Key"] == "A minor · relative of C major · 8A"
+    assert fields["Tempo"] == "182 BPM, or 91 half time"
 
 
 def _tiny_analysis():

@@ -124,9 +124,16 @@ def descriptors(**kw) -> Descriptors:
 
 @pytest.mark.parametrize(
     ("key", "mode", "text"),
-    [("E", "major", "E major"), ("F", "minor", "F minor"), ("A#", "major", "Bb major"),
-     ("A#", "minor", "Bb minor"), ("C#", "major", "Db major"), ("C#", "minor", "C# minor"),
-     ("G#", "minor", "G# minor"), ("D#", "minor", "Eb minor"), ("F#", "major", "F# major"),
+    [("E", "major", "E major · relative of C# minor · 12B"),
+     ("F", "minor", "F minor · relative of Ab major · 4A"),
+     ("A#", "major", "Bb major · relative of G minor · 6B"),
+     ("A#", "minor", "Bb minor · relative of Db major · 3A"),
+     ("C#", "major", "Db major · relative of Bb minor · 3B"),
+     ("C#", "minor", "C# minor · relative of E major · 12A"),
+     ("G#", "minor", "G# minor · relative of B major · 1A"),
+     ("D#", "minor", "Eb minor · relative of F# major · 2A"),
+     ("F#", "major", "F# major · relative of Eb minor · 2B"),
+     ("A", "minor", "A minor · relative of C major · 8A"),
      (None, None, "no clear key")],
 )  # fmt: skip
 def test_format_key(key, mode, text):
@@ -135,10 +142,19 @@ def test_format_key(key, mode, text):
 
 def test_format_key_and_tempo_with_confidence():
     d = descriptors()
-    assert format_key(d, confidence=True) == "E major (confidence 0.49)"
+    assert format_key(d, confidence=True) == "E major · relative of C# minor · 12B (confidence 0.49)"
+    assert format_key(d, short=True) == "E major · 12B"
     assert format_tempo(d) == "130 BPM"
     assert format_tempo(d, confidence=True) == "130 BPM (confidence 0.33)"
     assert format_tempo(descriptors(tempo_bpm=None)) == "no steady beat"
+
+
+def test_format_tempo_names_half_or_double_time():
+    half = descriptors(tempo_bpm=181.58, tempo_alternative_bpm=90.79, tempo_confidence=0.5)
+    assert format_tempo(half) == "182 BPM, or 91 half time"
+    assert format_tempo(half, confidence=True) == "182 BPM, or 91 half time (confidence 0.50)"
+    double = descriptors(tempo_bpm=87.0, tempo_alternative_bpm=174.0)
+    assert format_tempo(double) == "87 BPM, or 174 double time"
 
 
 def test_format_share():
@@ -199,19 +215,22 @@ def test_text_tempo_key_and_descriptor_lines(analyses, name):
     if d.tempo_bpm is None:
         assert tempo.endswith("no steady beat")
     else:
-        assert tempo.split()[1:] == [
-            str(round(d.tempo_bpm)),
-            "BPM",
-            "(confidence",
-            f"{d.tempo_confidence:.2f})",
-        ]
+        words = tempo.split()[1:]
+        assert words[:2] == [str(round(d.tempo_bpm)), "BPM" + ("," if d.tempo_alternative_bpm else "")]
+        assert words[-2:] == ["(confidence", f"{d.tempo_confidence:.2f})"]
+        if d.tempo_alternative_bpm:
+            assert words[2:4] == ["or", str(round(d.tempo_alternative_bpm))]
     if d.key is None:
         assert key.endswith("no clear key")
     else:
+        # "Key          E major · relative of C# minor · 12B (confidence 0.61)"
+        assert key.split(None, 1)[1] == (
+            f"{d.key_name} · relative of {d.relative_key} · {d.camelot} "
+            f"(confidence {d.key_confidence:.2f})"
+        )
         tonic, mode = key.split()[1:3]
         sharps = {"Db": "C#", "Eb": "D#", "Ab": "G#", "Bb": "A#"}
         assert (sharps.get(tonic, tonic), mode) == (d.key, d.mode)
-        assert f"(confidence {d.key_confidence:.2f})" in key
     assert lines_of(text, "Loudness")[0].split()[1:] == [f"{d.loudness_db:.1f}", "dBFS"]
     assert lines_of(text, "Brightness")[0].split()[1:] == [f"{d.brightness_hz:.0f}", "Hz"]
 
@@ -264,7 +283,8 @@ def test_summary_line(analyses):
     assert "\n" not in line
     d = a.descriptors
     if d.tempo_bpm is not None and d.key is not None:
-        assert line.endswith(f" — {round(d.tempo_bpm)} BPM, {format_key(d)}")
+        assert line.endswith(f", {d.key_name} · {d.camelot}")
+        assert f" — {format_tempo(d)}, " in line
     no_beat = dataclasses.replace(a, descriptors=descriptors(tempo_bpm=None, key=None, mode=None))
     assert "—" not in analysis_summary_line(no_beat)
 

@@ -104,7 +104,7 @@ def test_json_round_trip_is_exact(results: dict[str, Analysis]) -> None:
     back = Analysis.from_dict(json.loads(text))
     assert back.to_dict() == json.loads(text)
     assert back.model_version == r.model_version and back.model_version.startswith("musicnn-msd-")
-    assert json.loads(text)["schema_version"] == 1
+    assert json.loads(text)["schema_version"] == 2
 
 
 def test_embedding_is_unit_and_similar_tracks_are_close(results: dict[str, Analysis]) -> None:

@@ -655,3 +655,37 @@ def test_explain_a_members_own_like() -> None:
 
     t = TrackFeatures(1, np.ones(4, np.float32) / 2, {"jazz": 0.9}, 120.0, "C", "major", "Own", "s")
     assert explain(t, t, 1.0, who="they") == "one of their likes · jazz"
+
+
+def _same_sound(keys: list[tuple[str, str, float]]) -> Catalog:
+    """Tracks that sound alike at one tempo, differing only in key and key confidence."""
+    emb = unit(np.ones(DIM))
+    return Catalog(
+        TrackFeatures(i, emb, {"jazz": 1.0}, 100.0, k, m, f"t{i}", f"s{i}", key_confidence=c)
+        for i, (k, m, c) in enumerate(keys)
+    )
+
+
+def test_playlist_order_follows_sure_keys_around_the_circle_of_fifths() -> None:
+    cat = _same_sound([("C", "major", 0.9), ("F#", "major", 0.9), ("G", "major", 0.9), ("C#", "major", 0.9)])
+    assert order_playlist([0, 1, 2, 3], cat) == [0, 2, 1, 3]  # C, G, then F#, C# (neighbours)
+
+
+def test_transition_cost_trusts_a_key_relation_only_as_much_as_both_keys() -> None:
+    w = RecommendConfig().w_key
+    sure = _same_sound([("C", "major", 0.95), ("F#", "major", 0.95), ("A", "minor", 0.95)])
+    c = transition_matrix([0, 1, 2], sure)
+    assert c[0, 2] == pytest.approx(w * (0.9025 * 0.1 + 0.0975 * 0.5), abs=1e-5)  # relative: mode change
+    assert c[0, 1] == pytest.approx(w * (0.9025 * 1.0 + 0.0975 * 0.5), abs=1e-5)  # a tritone apart
+    unsure = _same_sound([("C", "major", 0.1), ("F#", "major", 0.95), (None, None, 0.0)])
+    u = transition_matrix([0, 1, 2], unsure)
+    # A guessed key costs nearly what an unknown key does, whatever it is.
+    assert u[0, 1] == pytest.approx(w * 0.5, abs=0.05 * w) and u[1, 2] == pytest.approx(w * 0.5, abs=1e-5)
+
+
+def test_explanations_leave_out_unsure_keys() -> None:
+    emb = unit(np.ones(DIM))
+    liked = TrackFeatures(1, emb, {"jazz": 1.0}, 90.0, "F", "major", "Vibe Ace", "a", key_confidence=0.8)
+    pick = TrackFeatures(2, emb, {"jazz": 1.0}, 90.0, "F", "major", "Other", "b", key_confidence=0.8)
+    assert explain(pick, liked, 0.9).endswith("same key F major")
+    assert "key" not in explain(replace(pick, key_confidence=0.1), liked, 0.9)
