@@ -435,26 +435,30 @@ def _ffprobe_info(inp: _Input, fmt: str, limits: AudioLimits) -> AudioInfo:
 # Decoding
 
 
-def decode(source: Source, limits: AudioLimits = AudioLimits()) -> tuple[np.ndarray, AudioInfo]:
-    """Decode ``source`` (a path or the file's bytes) to mono float32 at 16 kHz.
+def decode(
+    source: Source, limits: AudioLimits = AudioLimits(), rate: int = SAMPLE_RATE
+) -> tuple[np.ndarray, AudioInfo]:
+    """Decode ``source`` (a path or the file's bytes) to mono float32 at ``rate`` (16 kHz).
 
     Returns ``(samples [n] float32 contiguous, info)`` where ``info.duration_s`` is the decoded
-    duration ``n / 16000``. Channels are averaged; NaN and inf samples become 0. A truncated
+    duration ``n / rate``. Channels are averaged; NaN and inf samples become 0. A truncated
     file yields what decodes before the damage. Raises what ``probe`` raises, plus CorruptAudio
     (nothing decodes), AudioTooLong (decodes past ``max_duration_s`` whatever the header said),
     EmptyInput (no samples) and AudioTooShort (under ``min_duration_s``).
     """
     with _open_input(source, limits) as inp:
         info, decoder = _probe(inp, limits)
-        samples = _decode_soundfile(inp, info, limits) if decoder == "soundfile" else None
+        samples = _decode_soundfile(inp, info, limits, rate) if decoder == "soundfile" else None
         if samples is None:
-            samples = _decode_ffmpeg(inp, info, limits)
-    samples = _finish(samples, limits)
-    duration = samples.size / SAMPLE_RATE
+            samples = _decode_ffmpeg(inp, info, limits, rate)
+    samples = _finish(samples, limits, rate)
+    duration = samples.size / rate
     return samples, AudioInfo(info.format, duration, info.sample_rate, info.channels)
 
 
-def _decode_soundfile(inp: _Input, info: AudioInfo, limits: AudioLimits) -> np.ndarray | None:
+def _decode_soundfile(
+    inp: _Input, info: AudioInfo, limits: AudioLimits, rate: int
+) -> np.ndarray | None:
     """Blockwise libsndfile decode: mix down and resample as blocks arrive, so memory stays
     near the size of the output. None when nothing could be decoded (then ffmpeg may try)."""
     chunks: list[np.ndarray] = []
@@ -462,7 +466,7 @@ def _decode_soundfile(inp: _Input, info: AudioInfo, limits: AudioLimits) -> np.n
     try:
         with sf.SoundFile(inp.for_soundfile()) as f:
             cap = math.ceil((limits.max_duration_s + _DECODE_MARGIN_S) * f.samplerate)
-            stream = _resampler(f.samplerate)
+            stream = _resampler(f.samplerate, rate)
             # Loop on read() until it returns nothing: blocks() would spin forever on files
             # whose frame count is unknown (chained Ogg reports INT64_MAX).
             while len(block := f.read(_BLOCK_FRAMES, dtype="float32", always_2d=True)):
@@ -489,10 +493,10 @@ def _nothing_decoded(info: AudioInfo) -> None:
     return None
 
 
-def _resampler(rate: int) -> soxr.ResampleStream | None:
-    if rate == SAMPLE_RATE:
+def _resampler(rate: int, target: int) -> soxr.ResampleStream | None:
+    if rate == target:
         return None
-    return soxr.ResampleStream(rate, SAMPLE_RATE, 1, dtype="float32", quality="HQ")
+    return soxr.ResampleStream(rate, target, 1, dtype="float32", quality="HQ")
 
 
 def _resample(stream: soxr.ResampleStream | None, x: np.ndarray, last: bool) -> np.ndarray:
@@ -518,7 +522,7 @@ def _zero_non_finite(x: np.ndarray) -> np.ndarray:
     return x
 
 
-def _decode_ffmpeg(inp: _Input, info: AudioInfo, limits: AudioLimits) -> np.ndarray:
+def _decode_ffmpeg(inp: _Input, info: AudioInfo, limits: AudioLimits, rate: int) -> np.ndarray:
     """ffmpeg decodes, mixes down and resamples; stops itself just past the duration cap."""
     ffmpeg = _require_tool("ffmpeg", info.format)
     cap_s = limits.max_duration_s + _DECODE_MARGIN_S
@@ -527,7 +531,7 @@ def _decode_ffmpeg(inp: _Input, info: AudioInfo, limits: AudioLimits) -> np.ndar
         # ffmpeg's own downmix scales by 1/sqrt(2); average like the libsndfile path does.
         gains = "+".join(f"{1 / info.channels:.6f}*c{i}" for i in range(info.channels))
         cmd += ["-af", f"pan=mono|c0={gains}"]
-    cmd += ["-ac", "1", "-ar", str(SAMPLE_RATE), "-t", f"{cap_s + 1:.3f}", "-f", "f32le", "-"]
+    cmd += ["-ac", "1", "-ar", str(rate), "-t", f"{cap_s + 1:.3f}", "-f", "f32le", "-"]
     proc = _run(cmd, limits.decode_timeout_s, info.format)
     n = len(proc.stdout) // 4
     if proc.returncode != 0:
@@ -538,16 +542,16 @@ def _decode_ffmpeg(inp: _Input, info: AudioInfo, limits: AudioLimits) -> np.ndar
                 f"Couldn't decode this {_LABELS[info.format]} file; it may be damaged."
             )
         log.warning("ffmpeg stopped part-way through %s: %s", info.format, err)
-    if n > cap_s * SAMPLE_RATE:
+    if n > cap_s * rate:
         raise _too_long_while_decoding(limits)
     # Copy out of the immutable bytes: callers get a writable array.
     return np.frombuffer(proc.stdout, dtype="<f4", count=n).astype(np.float32)
 
 
-def _finish(samples: np.ndarray, limits: AudioLimits) -> np.ndarray:
+def _finish(samples: np.ndarray, limits: AudioLimits, rate: int) -> np.ndarray:
     if samples.size == 0:
         raise EmptyInput("That file contains no audio.")
-    duration = samples.size / SAMPLE_RATE
+    duration = samples.size / rate
     if duration < limits.min_duration_s:
         raise AudioTooShort(
             f"That's too short: {duration:.1f} s, need at least {limits.min_duration_s:g} s."
