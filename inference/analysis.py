@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from inference import genres, musicness
 from inference.audio import AudioLimits, decode
 from inference.describe import describe
 from inference.features import PATCH_S, RATE_32K, patch_features, to_16k
@@ -52,6 +53,11 @@ VERSIONED_FILES = (
     ENCODER_FILE, MSD_HEAD_FILE, MTT_HEAD_FILE, AUDIOSET_FILE, MEL_BASIS_FILE, AUDIOSET_LABELS_FILE,
     GENRE_HEAD_FILE, MOOD_HEAD_FILE, EMBEDDING_HEAD_FILE,
 )  # fmt: skip
+_NUMERIC_CONSTANTS = (
+    musicness.SILENT_PATCH_DB, musicness.QUIET_BELOW_DB, musicness.MUSIC_MAX, musicness.SPEECH_MIN,
+    musicness.SPEECH_MIN_PATCHES, musicness.NOISE_MIN, musicness.MUSIC_CLASSES, musicness.SPEECH_CLASSES,
+    musicness.NOISE_CLASSES, genres.PUNK_MAX_PART, genres.PUNK_FROM, PATCH_S,
+)  # fmt: skip
 SEGMENT_MIN_SHARE = 0.005  # timeline entries below this are dropped (keeps the JSON readable)
 
 
@@ -63,10 +69,12 @@ class AnalysisOptions:
 
 
 def model_version(models_dir: Path = MODELS_DIR) -> str:
-    """A short content hash of every file that shapes the numbers."""
+    """A short content hash of every file that shapes the numbers, and of the constants in code
+    that do (the silence gate, the music-or-not thresholds, the punk split, the patch size)."""
     digest = hashlib.sha256()
     for name in VERSIONED_FILES:
         digest.update((models_dir / name).read_bytes())
+    digest.update(repr(_NUMERIC_CONSTANTS).encode())
     return "earworm2-" + digest.hexdigest()[:10]
 
 
@@ -159,8 +167,8 @@ class Analyzer:
 
         t = time.perf_counter()
         rows = np.flatnonzero(vote)
-        musicness = self.heads.music.assess(feats.audioset[rows])
-        is_music = musicness.is_music
+        verdict = self.heads.music.assess(feats.audioset[rows])
+        is_music = verdict.is_music
         used = rows if len(rows) else np.flatnonzero(feats.ran)  # silence: still a defined embedding
         heads = self.heads
         genre_rows = rows if is_music else rows[:0]
@@ -194,8 +202,8 @@ class Analyzer:
             coverage=coverage,
             mood=_shares_dict(mood, MOODS, 0.0) if is_music else {},
             is_music=is_music,
-            not_music_reason=musicness.reason,
-            music_confidence=musicness.confidence,
+            not_music_reason=verdict.reason,
+            music_confidence=verdict.confidence,
             timings_ms=timings,
         )
 

@@ -421,6 +421,8 @@ def main(argv: list[str] | None = None) -> int:
     head = fit_classifier(x, y, w, cfg["classifier"], cfg["param"], classes)
     genre_head = Classifier(tuple(cfg["blocks"]), classes, head.mean, head.scale, head.weights, head.bias, temperature)
     genre_head.save(args.out / "genre_head.npz")
+    report["genre"]["punk_split_check"] = punk_report(clips, genre_head)
+    log(f"punk split: {report['genre']['punk_split_check']}")
 
     # ---- mood
     mood_idx = np.array([i for i, c in enumerate(clips) if c.row.get("quadrant") in QUADRANTS])
@@ -512,6 +514,23 @@ def _calibration(oof, clips, cols, classes, temperature) -> dict:
     return out
 
 
+def track_genres(model, clip: Clip) -> np.ndarray:
+    """A clip's genre shares as the runtime computes them (head + the punk split)."""
+    cols = block_columns(ALL_BLOCKS[2:3])  # the AudioSet logits
+    probs = 1 / (1 + np.exp(-clip.x[:, cols]))
+    return model.shares(clip.x[:, block_columns(model.head.blocks)], probs).mean(0)
+
+
+def punk_report(clips: list[Clip], head: Classifier) -> dict:
+    """Punk has no clip: how often the AudioSet-based punk split makes a known genre punk."""
+    from inference.genres import GENRES, GenreModel
+
+    model = GenreModel(head, json.loads((Path(__file__).resolve().parent / "audioset_labels.json").read_text()))
+    near = [c for c in clips if c.row["weak"] == "0" and c.row["genre"] in ("rock", "metal", "pop", "hip-hop", "country", "blues")]
+    tops = [GENRES[int(track_genres(model, c).argmax())] for c in near]
+    return {"clips": len(near), "punk_on_top": tops.count("punk"), "rock_or_metal_clips": sum(c.row["genre"] in ("rock", "metal") for c in near)}
+
+
 def music_report(clips: list[Clip]) -> dict:
     """How the runtime's music-or-not judges these clips (all music: none may be flagged)."""
     flagged = [f"{c.row['file']} ({c.music.reason})" for c in clips if not c.music.is_music]
@@ -537,6 +556,13 @@ def devset_report(root: Path, cache: Path, proj: Projection, genre_head: Classif
     cols = block_columns(genre_head.blocks)
     pred = [genre_head.classes[int(genre_head.probs(c.x[:, cols]).mean(0).argmax())] for c in gtzan]
     out["genre_head_top1_gtzan"] = round(float(np.mean([p == t for p, t in zip(pred, labels, strict=True)])), 4)
+    from inference.genres import GENRES, GenreModel
+
+    model = GenreModel(genre_head, json.loads((Path(__file__).resolve().parent / "audioset_labels.json").read_text()))
+    for c in clips:
+        if c.row.get("label") == "punk":
+            shares = track_genres(model, c)
+            out["punk_clip"] = {GENRES[i]: round(float(shares[i]), 3) for i in np.argsort(-shares)[:3]}
     log(f"devset: {out}")
     return out
 

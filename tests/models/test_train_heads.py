@@ -10,7 +10,13 @@ import shutil
 import numpy as np
 import soundfile as sf
 
-from inference.analysis import EMBEDDING_HEAD_FILE, GENRE_HEAD_FILE, MOOD_HEAD_FILE, Analyzer, model_version
+from inference.analysis import (
+    EMBEDDING_HEAD_FILE,
+    GENRE_HEAD_FILE,
+    MOOD_HEAD_FILE,
+    Analyzer,
+    model_version,
+)
 from inference.models import MODELS_DIR
 from models import train_heads
 from tests.audio_helpers import load_fixture
