@@ -43,11 +43,12 @@ SEG = 2.992
 
 @pytest.fixture(scope="module")
 def analyses() -> dict[str, Analysis]:
-    from inference.analysis import Analyzer
+    from inference.analysis import AnalysisOptions, Analyzer
 
     analyzer = Analyzer.load(threads=1)
     names = ("vibe_ace", "sugar_plum_fairy", "lets_go_fishin", "not_music_speech")
-    return {name: analyzer.analyze(FIXTURES / f"{name}.ogg") for name in names}
+    every_patch = AnalysisOptions(max_full_s=600)  # whole timelines (the default samples past 72 s)
+    return {name: analyzer.analyze(FIXTURES / f"{name}.ogg", opts=every_patch) for name in names}
 
 
 # --------------------------------------------------------------------------- synthetic analyses
