@@ -2,7 +2,7 @@
 
 A stacked area of genre shares over time on a dark card: the track's leading genres (at most
 six) in fixed colour-blind-friendly colours (:data:`bot.render.GENRE_COLORS`), the rest grouped as
-grey "other"; a legend with whole-track shares; the genre's name written on its band where the
+grey "other", silent stretches (which do not vote) as a dark "silence" band; a legend with whole-track shares; the genre's name written on its band where the
 band is wide enough, so colour is never the only cue. Sampled tracks show the stretches that were
 not analysed as hatched breaks, with a note.
 
@@ -21,10 +21,13 @@ from bot.render import (
     GAP_S,
     OTHER_COLOR,
     OTHER_LABEL,
+    SILENCE_COLOR,
+    SILENCE_LABEL,
     chart_genres,
     clean_title,
     format_duration,
     format_key,
+    format_mood,
     format_share,
     format_tempo,
     genre_color,
@@ -86,7 +89,7 @@ def genre_timeline_png(
     }
 
     shown = chart_genres(analysis)
-    colors = [genre_color(g) for g in shown] + [OTHER_COLOR]
+    colors = [genre_color(g) for g in shown] + [OTHER_COLOR, SILENCE_COLOR]
     runs = segment_runs(analysis.timeline)
     cov = analysis.coverage
     seg_s = segment_seconds(analysis)
@@ -122,9 +125,9 @@ def genre_timeline_png(
     for run in runs:
         shares = np.array([[seg.genres.get(g, 0.0) for g in shown] for seg in run], dtype=float)
         shares = np.clip(shares, 0.0, 1.0)
-        shares = np.concatenate(
-            [shares, np.clip(1.0 - shares.sum(1, keepdims=True), 0.0, 1.0)], axis=1
-        )
+        silent = np.array([[float(seg.silent)] for seg in run])
+        other = np.clip(1.0 - shares.sum(1, keepdims=True), 0.0, 1.0) * (1.0 - silent)
+        shares = np.concatenate([shares, other, silent], axis=1)
         shares /= np.maximum(shares.sum(1, keepdims=True), 1e-9)
         mids = np.array([(seg.start_s + seg.end_s) / 2 for seg in run])
         if per_bin > 1:
@@ -244,6 +247,7 @@ def genre_timeline_png(
     facts = ["Genre timeline", format_duration(duration)]
     facts += [format_tempo(d)] if d.tempo_bpm is not None else []
     facts += [format_key(d, short=True)] if d.key is not None else []
+    facts += [f"mood: {format_mood(analysis, 1)}"] if analysis.mood else []
     fig.text(
         pad / width_px,
         1 - (pad + fs["title"] * px_per_pt * 1.45) / height_px,
@@ -258,6 +262,7 @@ def genre_timeline_png(
     other_share = max(0.0, 1.0 - sum(analysis.genres.get(g, 0.0) for g in shown))
     entries = [(g, analysis.genres.get(g, 0.0)) for g in shown]
     entries += [(OTHER_LABEL, other_share)] if other_share >= 0.005 else []
+    silent_s = sum(seg.end_s - seg.start_s for seg in analysis.timeline if seg.silent)
     # The legend, drawn by hand (a matplotlib Legend costs more than the rest of the chart).
     lx = left + ax_w + 16 * scale
     ly = top
@@ -273,16 +278,20 @@ def genre_timeline_png(
     )
     row = fs["legend"] * px_per_pt * 1.75
     box = fs["legend"] * px_per_pt * 0.95
-    for i, (genre, share) in enumerate(entries):
+    labels = [(genre_color(g), f"{display_name(g)}  {format_share(v)}") for g, v in entries]
+    if silent_s > 0:  # not a share of the genres: its length instead
+        labels.append((SILENCE_COLOR, f"{SILENCE_LABEL}  {format_duration(silent_s)}"))
+    for i, (color, text) in enumerate(labels):
         cy = ly + fs["note"] * px_per_pt * 1.9 + (i + 0.5) * row
         fig.add_artist(Rectangle(
             (lx / width_px, 1 - (cy + box / 2) / height_px), box / width_px, box / height_px,
-            transform=fig.transFigure, facecolor=genre_color(genre), edgecolor="none",
+            transform=fig.transFigure, facecolor=color, edgecolor=GRID,
+            linewidth=0.5 if color == SILENCE_COLOR else 0,
         ))  # fmt: skip
         fig.text(
             (lx + box + 8 * scale) / width_px,
             1 - cy / height_px,
-            f"{display_name(genre)}  {format_share(share)}",
+            text,
             color=TEXT,
             fontsize=fs["legend"],
             va="center_baseline",

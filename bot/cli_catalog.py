@@ -184,8 +184,16 @@ async def cmd_party(args: argparse.Namespace, service) -> int:
 
 
 async def cmd_reindex(args: argparse.Namespace, service) -> int:
-    done, problems = await service.reindex(lambda i, n: print(f"reindex {i}/{n}", file=sys.stderr))
-    print(f"re-analysed {done} track(s) with {service.model_version}")
+    """Move the catalog to this model version, with a progress bar; safe while the bot runs."""
+    bars: list[ProgressBar] = []
+
+    def progress(i: int, n: int, note: str) -> None:
+        if not bars:
+            bars.append(ProgressBar(n, "reindex"))
+        bars[0].step(note)
+
+    done, problems = await service.reindex(progress)
+    print(f"re-analysed {done} track(s) with {service.model_version}; {len(problems)} left as they were")
     for p in problems:
         print(f"  {p}", file=sys.stderr)
     return 0

@@ -21,6 +21,7 @@ def analysis_to_record(analysis: Analysis) -> AnalysisRecord:
         is_music=analysis.is_music,
         extra={
             "coverage": asdict(analysis.coverage),
+            "mood": dict(analysis.mood),
             "not_music_reason": analysis.not_music_reason,
             "music_confidence": analysis.music_confidence,
             "timings_ms": analysis.timings_ms,
@@ -38,6 +39,7 @@ def record_to_analysis(record: AnalysisRecord, title: str = "") -> Analysis:
         tags=record.tags,
         descriptors=Descriptors(**record.descriptors),
         coverage=Coverage(**extra.get("coverage", {"duration_s": record.duration_s, "analysed_s": record.duration_s, "segments": len(record.timeline), "sampled": False})),
+        mood=dict(extra.get("mood", {})),
         is_music=record.is_music,
         not_music_reason=extra.get("not_music_reason"),
         music_confidence=extra.get("music_confidence", 1.0),

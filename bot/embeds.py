@@ -1,6 +1,6 @@
 """Discord embeds for analyses and track lists.
 
-- :func:`analysis_embed`: what a track sounds like (genre bars, tags, tempo, key, length), with
+- :func:`analysis_embed`: what a track sounds like (genre bars, mood, tags, tempo, key, length), with
   the genre timeline picture as ``attachment://genres.png``;
 - :func:`not_music_embed`: the short "this doesn't sound like music" card;
 - :func:`similar_embed`: "More like this" (nearest tracks with links);
@@ -29,6 +29,7 @@ from bot.render import (
     coverage_text,
     format_duration,
     format_key,
+    format_mood,
     format_share,
     format_tempo,
     genre_color,
@@ -137,6 +138,8 @@ def analysis_embed(
     if analysis.coverage.sampled:
         length += f" ({coverage_text(analysis)})"
     embed.add_field(name="Length", value=clip(length, FIELD_VALUE_MAX), inline=True)
+    if analysis.mood:
+        embed.add_field(name="Mood", value=clip(format_mood(analysis), FIELD_VALUE_MAX), inline=True)
     for group, label in TAG_GROUPS:
         shown = top_items(analysis.tags.get(group, {}), TAG_MAX, TAG_MIN)
         if shown:

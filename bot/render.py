@@ -50,14 +50,17 @@ GENRE_COLORS: dict[str, str] = {
 }
 OTHER_COLOR = "#80848E"
 OTHER_LABEL = "other"
+SILENCE_COLOR = "#2B2D31"  # silent stretches: darker than the card's grid, never a genre colour
+SILENCE_LABEL = "silence"
 
 CHART_MAX_GENRES = 6  # genres named in the chart, the strip and the bars; the rest is "other"
 NOTABLE_SHARE = 0.02  # a genre this large over the whole track is named...
 NOTABLE_PEAK = 0.25  # ...and so is one that reaches this share in some segment
 TAG_MIN = 0.10  # tag probabilities below this are not shown...
 TAG_MAX = 3  # ...and at most this many per group
+MOOD_MAX = 2  # mood quadrants shown (the strongest first)
 TAG_GROUPS = (
-    ("mood", "Mood"),
+    ("mood", "Feel"),  # the tag heads' mood words; "Mood" is the trained 4Q quadrant
     ("era", "Era"),
     ("vocals", "Vocals"),
     ("instruments", "Instruments"),
@@ -114,6 +117,11 @@ def format_key(descriptors: Descriptors, *, confidence: bool = False, short: boo
         return "no clear key"
     text = f"{key.name} · {key.camelot}" if short else key.display()
     return f"{text} (confidence {descriptors.key_confidence:.2f})" if confidence else text
+
+
+def format_mood(analysis: Analysis, n: int = MOOD_MAX) -> str:
+    """``"calm 62% · sad 21%"``: the strongest mood quadrants; ``""`` when there is no mood."""
+    return " · ".join(f"{m} {format_share(v)}" for m, v in top_items(analysis.mood, n))
 
 
 def format_ms(ms: float) -> str:
@@ -264,6 +272,8 @@ def analysis_text(analysis: Analysis, *, color: bool = False, width: int = 80) -
         lines.append("")
         lines += _timeline_section(analysis, s, width)
         lines.append("")
+        if analysis.mood:
+            lines += _field(s, "Mood", format_mood(analysis).split(" · "), width)
         for group, label in TAG_GROUPS:
             shown = top_items(analysis.tags.get(group, {}), TAG_MAX, TAG_MIN)
             value = [f"{tag} {format_share(p)}" for tag, p in shown]
@@ -349,7 +359,8 @@ def _timeline_section(analysis: Analysis, s: _Style, width: int) -> list[str]:
         # one escape sequence per stretch of equal leaders
         strip_parts.append(
             "".join(
-                s.chip(genre_color(g), symbols[g] * len(list(same))) for g, same in groupby(leaders)
+                s.chip(SILENCE_COLOR if g == SILENCE_LABEL else genre_color(g), symbols[g] * len(list(same)))
+                for g, same in groupby(leaders)
             )
         )
     strip = " ".join(strip_parts)
@@ -369,8 +380,10 @@ def _timeline_section(analysis: Analysis, s: _Style, width: int) -> list[str]:
     out.append("  " + s.dim(start + " " * pad + end))
     legend = [
         f"{s.chip(genre_color(g), symbols.get(g, '·'))} {display_name(g)}"
-        for g in [g for g in shown if g in used] + ([OTHER_LABEL] if OTHER_LABEL in used else [])
+        for g in [g for g in shown if g in used] + [x for x in (OTHER_LABEL,) if x in used]
     ]
+    if SILENCE_LABEL in used:
+        legend.append(f"{s.chip(SILENCE_COLOR, symbols[SILENCE_LABEL])} {SILENCE_LABEL}")
     out += _wrap_items(legend, width, indent=2)
     return out
 
@@ -382,7 +395,10 @@ def _bins(run: list[Segment], n: int) -> list[list[Segment]]:
 
 
 def _leading(segments: list[Segment], shown: list[str]) -> str:
-    """The genre with the largest mean share over ``segments`` (``"other"`` if not shown)."""
+    """The genre with the largest mean share over ``segments`` (``"other"`` if not shown;
+    ``"silence"`` when most of them are silent)."""
+    if sum(seg.silent for seg in segments) * 2 > len(segments):
+        return SILENCE_LABEL
     totals: dict[str, float] = {}
     for seg in segments:
         for g, v in seg.genres.items():
@@ -404,6 +420,7 @@ def _symbols(genres: list[str]) -> dict[str, str]:
         taken.add(sym)
         out[g] = sym
     out[OTHER_LABEL] = "·"
+    out[SILENCE_LABEL] = "_"
     return out
 
 

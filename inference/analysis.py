@@ -1,9 +1,15 @@
-"""One ``Analysis`` per track: decode -> log-mel patches -> encoder + heads -> genres, tags,
-descriptors and an embedding.
+"""One ``Analysis`` per track: decode once at 32 kHz -> patches -> both models -> heads.
 
-Long tracks are analysed within a bounded cost: up to ``max_full_s`` every 3-second patch is
-used; past that, ``sample_windows`` evenly spaced windows that together last ``max_full_s``
-(the result's ``coverage`` says so).
+musicnn (16 kHz) and the AudioSet model EfficientAT (32 kHz) see the same 3-second patches
+(``inference.features``). The silence gate (``inference.musicness``) keeps silent and near-silent
+patches out of every vote; the AudioSet outputs say whether it is music at all; the trained heads
+(``inference.heads``, ``models/*_head.npz``) give genre shares per patch, the mood quadrant and the
+similarity embedding; the tag heads give era, vocal and instrument tags; ``describe`` gives tempo
+and key from the 16 kHz spectrogram.
+
+Long tracks are analysed within a bounded cost: up to ``max_full_s`` every patch is used; past
+that, ``sample_windows`` evenly spaced windows that together last ``max_full_s`` (the result's
+``coverage`` says so).
 """
 
 from __future__ import annotations
@@ -16,40 +22,64 @@ from pathlib import Path
 
 import numpy as np
 
+from inference import genres, musicness
 from inference.audio import AudioLimits, decode
-from inference.describe import describe
-from inference.frontend import (
-    HOP,
-    PATCH_FRAMES,
-    SAMPLE_RATE,
-    log_compress,
-    mel_from_power,
-    stft_power,
-    to_patches,
+from inference.describe import DESCRIPTORS_VERSION, describe
+from inference.features import PATCH_S, RATE_32K, patch_features, to_16k
+from inference.frontend import SAMPLE_RATE
+from inference.frontend_audioset import MEL_BASIS_FILE
+from inference.genres import GENRES, GenreModel
+from inference.heads import Classifier, Projection, feature_matrix
+from inference.models import (
+    AUDIOSET_FILE,
+    AUDIOSET_LABELS_FILE,
+    ENCODER_FILE,
+    MODELS_DIR,
+    MSD_HEAD_FILE,
+    MTT_HEAD_FILE,
+    ModelSet,
+    get_models,
 )
-from inference.genres import GENRES, GenreDetectors, GenreModel
-from inference.models import MODELS_DIR, ModelSet, get_models
-from inference.musicness import assess
+from inference.mood import MOODS
+from inference.musicness import MusicDetector, voting_patches
 from inference.result import Analysis, Coverage, Segment
 from inference.tags import group_tags
 
-GENRE_DETECTORS_FILE = "genre_detectors.npz"
+GENRE_HEAD_FILE = "genre_head.npz"
+MOOD_HEAD_FILE = "mood_head.npz"
+EMBEDDING_HEAD_FILE = "embedding_head.npz"
+# Every file that shapes the numbers: a change to any of them is a new model version.
+VERSIONED_FILES = (
+    ENCODER_FILE, MSD_HEAD_FILE, MTT_HEAD_FILE, AUDIOSET_FILE, MEL_BASIS_FILE, AUDIOSET_LABELS_FILE,
+    GENRE_HEAD_FILE, MOOD_HEAD_FILE, EMBEDDING_HEAD_FILE,
+)  # fmt: skip
+_NUMERIC_CONSTANTS = (
+    musicness.SILENT_PATCH_DB, musicness.QUIET_BELOW_DB, musicness.MUSIC_MAX, musicness.SPEECH_MIN,
+    musicness.SPEECH_MIN_PATCHES, musicness.NOISE_MIN, musicness.MUSIC_CLASSES, musicness.SPEECH_CLASSES,
+    musicness.NOISE_CLASSES, genres.PUNK_MAX_PART, genres.PUNK_FROM, PATCH_S, DESCRIPTORS_VERSION,
+)  # fmt: skip
 SEGMENT_MIN_SHARE = 0.005  # timeline entries below this are dropped (keeps the JSON readable)
 
 
 @dataclass(frozen=True)
 class AnalysisOptions:
     limits: AudioLimits = AudioLimits()
-    max_full_s: float = 300.0  # analyse every patch of tracks up to 5 min
-    sample_windows: int = 10  # longer tracks: this many evenly spaced windows
+    # The patch budget: every patch of tracks up to 72 s (24 patches); longer tracks get 6 evenly
+    # spaced 12-s windows (24 patches in all), so a 4-minute song costs what a 72-s one does.
+    # tests/bench/bench_long_tracks.py measures what this costs against analysing everything.
+    max_full_s: float = 72.0
+    sample_windows: int = 6
 
 
 def model_version(models_dir: Path = MODELS_DIR) -> str:
-    """A short content hash of every file that shapes the numbers."""
+    """A short content hash of every file that shapes the numbers, and of the constants in code
+    that do (the silence gate, the music-or-not thresholds, the punk split, the patch size, the
+    descriptors' version)."""
     digest = hashlib.sha256()
-    for name in ("musicnn_msd_encoder.onnx", "msd_head.onnx", "mtt_head.onnx", GENRE_DETECTORS_FILE):
+    for name in VERSIONED_FILES:
         digest.update((models_dir / name).read_bytes())
-    return "musicnn-msd-" + digest.hexdigest()[:10]
+    digest.update(repr(_NUMERIC_CONSTANTS).encode())
+    return "earworm2-" + digest.hexdigest()[:10]
 
 
 def content_hash(source: str | os.PathLike | bytes) -> str:
@@ -64,7 +94,7 @@ def content_hash(source: str | os.PathLike | bytes) -> str:
 
 
 def analysis_windows(n_samples: int, opts: AnalysisOptions) -> list[tuple[int, int]]:
-    """(start, end) sample ranges to analyse: the whole track, or evenly spaced windows."""
+    """(start, end) 16 kHz sample ranges to analyse: the whole track, or evenly spaced windows."""
     full = int(opts.max_full_s * SAMPLE_RATE)
     if n_samples <= full:
         return [(0, n_samples)]
@@ -73,117 +103,132 @@ def analysis_windows(n_samples: int, opts: AnalysisOptions) -> list[tuple[int, i
     return [(int(s), int(s) + window) for s in starts]
 
 
-class Analyzer:
-    """Holds the models; ``analyze`` is what each pool worker runs."""
+@dataclass(frozen=True)
+class Heads:
+    genre: GenreModel
+    mood: Classifier
+    mood_per_patch: bool
+    embedding: Projection
+    music: MusicDetector
 
-    def __init__(self, models: ModelSet, detectors: GenreDetectors | None, version: str) -> None:
+    @classmethod
+    def load(cls, models_dir: Path, audioset_labels: list[str]) -> Heads:
+        with np.load(models_dir / MOOD_HEAD_FILE) as z:
+            per_patch = bool(z["per_patch"]) if "per_patch" in z.files else True
+        return cls(
+            genre=GenreModel(Classifier.load(models_dir / GENRE_HEAD_FILE), audioset_labels),
+            mood=Classifier.load(models_dir / MOOD_HEAD_FILE),
+            mood_per_patch=per_patch,
+            embedding=Projection.load(models_dir / EMBEDDING_HEAD_FILE),
+            music=MusicDetector(audioset_labels),
+        )
+
+
+class Analyzer:
+    """Holds the models and heads; ``analyze`` is what each pool worker runs."""
+
+    def __init__(self, models: ModelSet, heads: Heads, version: str) -> None:
         self.models = models
-        self.genre_model = GenreModel(models.msd_labels, models.mtt_labels, detectors)
+        self.heads = heads
         self.version = version
 
     @classmethod
     def load(cls, models_dir: Path = MODELS_DIR, threads: int | None = None) -> Analyzer:
         models = get_models(threads) if models_dir == MODELS_DIR else ModelSet(models_dir, threads or 1)
-        det_path = models_dir / GENRE_DETECTORS_FILE
-        detectors = GenreDetectors.load(det_path) if det_path.is_file() else None
-        return cls(models, detectors, model_version(models_dir))
+        return cls(models, Heads.load(models_dir, models.audioset_labels), model_version(models_dir))
 
     def analyze(
         self, source: str | os.PathLike | bytes, title: str = "", opts: AnalysisOptions = AnalysisOptions(), digest: str | None = None
     ) -> Analysis:
         """``digest``: the source's sha256 when the caller already computed it (saves a re-read)."""
         t0 = time.perf_counter()
-        samples, _info = decode(source, opts.limits)
+        samples_32k, _info = decode(source, opts.limits, rate=RATE_32K)
+        samples = to_16k(samples_32k)
         timings = {"decode": _ms(t0)}
-        analysis = self.analyze_samples(samples, opts, timings)
+        analysis = self.analyze_samples(samples, opts, timings, samples_32k=samples_32k)
         return replace(analysis, content_hash=digest or content_hash(source), title=title or _default_title(source))
 
-    def analyze_samples(self, samples: np.ndarray, opts: AnalysisOptions = AnalysisOptions(), timings: dict | None = None) -> Analysis:
-        """Mono 16 kHz float32 ``samples`` [n] -> Analysis (no hash or title)."""
+    def analyze_samples(
+        self, samples: np.ndarray, opts: AnalysisOptions = AnalysisOptions(), timings: dict | None = None, samples_32k: np.ndarray | None = None
+    ) -> Analysis:
+        """Mono 16 kHz float32 ``samples`` [n] (and the same audio at 32 kHz, when decoded at that
+        rate; else it is upsampled from ``samples``) -> Analysis (no hash or title)."""
         timings = dict(timings or {})
+        if samples_32k is None:
+            import soxr
+
+            samples_32k = soxr.resample(samples, SAMPLE_RATE, RATE_32K, quality="HQ").astype(np.float32)
         duration = samples.size / SAMPLE_RATE
         windows = analysis_windows(samples.size, opts)
 
-        t = time.perf_counter()
-        powers, logmels, patch_starts = [], [], []
-        for start, end in windows:
-            power = stft_power(samples[start:end])
-            logmel = log_compress(mel_from_power(power))
-            powers.append(power)
-            logmels.append(logmel)
-            n = max(1, logmel.shape[0] // PATCH_FRAMES)
-            patch_starts += [start / SAMPLE_RATE + i * PATCH_FRAMES * HOP / SAMPLE_RATE for i in range(n)]
-        patches = np.concatenate([_patches_of(m) for m in logmels])
-        timings["frontend"] = _ms(t)
+        feats, audio, stage_ms = patch_features(self.models, samples_32k, samples, windows, gate=_skip_silent)
+        timings.update(stage_ms)
+        vote = voting_patches(feats.level_db)
 
         t = time.perf_counter()
-        excerpt = samples if len(windows) == 1 else np.concatenate([samples[s:e] for s, e in windows])
-        power_all = powers[0] if len(powers) == 1 else np.concatenate(powers)
-        descriptors = replace(describe(excerpt, power_all), duration_s=round(duration, 3))
-        logmel_all = logmels[0] if len(logmels) == 1 else np.concatenate(logmels)
-        musicness = assess(excerpt, power_all, logmel_all)
+        descriptors = replace(describe(audio.samples, audio.power), duration_s=round(duration, 3))
         timings["descriptors"] = _ms(t)
 
         t = time.perf_counter()
-        embedding, _mean_pool, _max_pool = self.models.encode(patches)
-        timings["encoder"] = _ms(t)
-
-        t = time.perf_counter()
-        msd, mtt = self.models.tags(embedding)
-        shares = self.genre_model.shares(msd, mtt, embedding)
-        tags = group_tags(msd.mean(0), mtt.mean(0), self.models.msd_labels, self.models.mtt_labels)
+        rows = np.flatnonzero(vote)
+        verdict = self.heads.music.assess(feats.audioset[rows])
+        is_music = verdict.is_music
+        used = rows if len(rows) else np.flatnonzero(feats.ran)  # silence: still a defined embedding
+        heads = self.heads
+        genre_rows = rows if is_music else rows[:0]
+        patch_shares = heads.genre.shares(feature_matrix(feats, heads.genre.head.blocks, genre_rows), feats.audioset[genre_rows])
+        mood = self._mood(feature_matrix(feats, heads.mood.blocks, genre_rows)) if is_music else np.zeros(len(MOODS))
+        embedding = heads.embedding.embed(feature_matrix(feats, heads.embedding.blocks, used))
+        tags = group_tags(feats.msd[used].mean(0), feats.mtt[used].mean(0), self.models.msd_labels, self.models.mtt_labels)
         timings["heads"] = _ms(t)
 
-        patch_s = PATCH_FRAMES * HOP / SAMPLE_RATE
         coverage = Coverage(
             duration_s=round(duration, 3),
-            analysed_s=round(min(duration, len(patches) * patch_s), 3),
-            segments=len(patches),
+            analysed_s=round(min(duration, len(feats) * PATCH_S), 3),
+            segments=len(feats),
             sampled=len(windows) > 1,
         )
-        is_music = musicness.is_music
-        timeline = (
-            [
-                Segment(round(s, 3), round(min(s + patch_s, duration), 3), _shares_dict(row, SEGMENT_MIN_SHARE))
-                for s, row in zip(patch_starts, shares, strict=True)
-            ]
-            if is_music
-            else []
-        )
+        timeline: list[Segment] = []
+        if is_music:
+            share_of = dict(zip(rows.tolist(), patch_shares, strict=True))
+            for i, start in enumerate(feats.start_s):
+                span = (round(float(start), 3), round(min(float(start) + PATCH_S, duration), 3))
+                row = share_of.get(i)
+                timeline.append(Segment(*span, _shares_dict(row, GENRES, SEGMENT_MIN_SHARE)) if row is not None else Segment(*span, {}, silent=True))
         timings["total"] = round(sum(timings.values()), 2)
         return Analysis(
             model_version=self.version,
-            embedding=_track_embedding(embedding),
-            genres=_shares_dict(shares.mean(0), 0.0) if is_music else {},
+            embedding=embedding,
+            genres=_shares_dict(patch_shares.mean(0), GENRES, 0.0) if is_music else {},
             timeline=timeline,
             tags=tags,
             descriptors=descriptors,
             coverage=coverage,
+            mood=_shares_dict(mood, MOODS, 0.0) if is_music else {},
             is_music=is_music,
-            not_music_reason=musicness.reason,
-            music_confidence=round(musicness.confidence, 3),
+            not_music_reason=verdict.reason,
+            music_confidence=verdict.confidence,
             timings_ms=timings,
         )
 
 
-def _patches_of(logmel: np.ndarray) -> np.ndarray:
-    """Non-overlapping patches; a clip shorter than one patch is repeat-padded (as in training)."""
-    if logmel.shape[0] >= PATCH_FRAMES:
-        return to_patches(logmel)
-    reps = -(-PATCH_FRAMES // max(1, logmel.shape[0]))
-    return np.tile(logmel, (reps, 1))[None, :PATCH_FRAMES]
+    def _mood(self, x: np.ndarray) -> np.ndarray:
+        """[N, D] voting patches -> [4] quadrant shares (per patch then averaged, or of the mean)."""
+        if self.heads.mood_per_patch:
+            return self.heads.mood.probs(x).mean(0)
+        return self.heads.mood.probs(x.mean(0, keepdims=True))[0]
 
 
-def _track_embedding(patch_embeddings: np.ndarray) -> np.ndarray:
-    """Mean of the unit patch embeddings, renormalised: the similarity space for recommendations."""
-    unit = patch_embeddings / np.maximum(np.linalg.norm(patch_embeddings, axis=1, keepdims=True), 1e-9)
-    mean = unit.mean(axis=0)
-    return (mean / max(float(np.linalg.norm(mean)), 1e-9)).astype(np.float32)
+def _skip_silent(level_db: np.ndarray) -> np.ndarray:
+    """Patches the models need not run on: the silent ones, unless every patch is (then all run,
+    so even silence has a defined embedding and tags)."""
+    vote = voting_patches(level_db)
+    return ~vote if vote.any() else np.zeros_like(vote)
 
 
-def _shares_dict(row: np.ndarray, min_share: float) -> dict[str, float]:
-    order = np.argsort(-row)
-    return {GENRES[i]: round(float(row[i]), 4) for i in order if row[i] >= min_share}
+def _shares_dict(row: np.ndarray, names: tuple[str, ...], min_share: float) -> dict[str, float]:
+    order = np.argsort(-row, kind="stable")
+    return {names[i]: round(float(row[i]), 4) for i in order if row[i] >= min_share}
 
 
 def _default_title(source: str | os.PathLike | bytes) -> str:

@@ -310,11 +310,13 @@ def _ffprobe_info(inp: _Input, fmt: str, limits: AudioLimits) -> AudioInfo:
 # Decoding
 
 
-def decode(source: Source, limits: AudioLimits = AudioLimits()) -> tuple[np.ndarray, AudioInfo]:
-    """Decode ``source`` (a path or the file's bytes) to mono float32 at 16 kHz.
+def decode(
+    source: Source, limits: AudioLimits = AudioLimits(), rate: int = SAMPLE_RATE
+) -> tuple[np.ndarray, AudioInfo]:
+    """Decode ``source`` (a path or the file's bytes) to mono float32 at ``rate`` (16 kHz).
 
     Returns ``(samples [n] float32 contiguous, info)`` where ``info.duration_s`` is the decoded
-    duration ``n / 16000``. Channels are averaged; NaN and inf samples become 0; a peak over
+    duration ``n / rate``. Channels are averaged; NaN and inf samples become 0; a peak over
     full scale is scaled down to 1.0. A truncated file yields what decodes before the damage.
     Raises what ``probe`` raises, plus CorruptAudio (nothing decodes), AudioTooLong (decodes past
     ``max_duration_s`` whatever the header said), EmptyInput (no samples) and AudioTooShort
@@ -322,31 +324,33 @@ def decode(source: Source, limits: AudioLimits = AudioLimits()) -> tuple[np.ndar
     """
     with _open_input(source, limits) as inp:
         info, decoder = _probe(inp, limits)
-        decoded = _decode_soundfile(inp, info, limits) if decoder == "soundfile" else None
+        decoded = _decode_soundfile(inp, info, limits, rate) if decoder == "soundfile" else None
         if decoded is None:
-            decoded = _decode_ffmpeg(inp, info, limits)
-    samples = _finish(*decoded, info.format, limits)
-    duration = samples.size / SAMPLE_RATE
+            decoded = _decode_ffmpeg(inp, info, limits, rate)
+    samples = _finish(*decoded, info.format, limits, rate)
+    duration = samples.size / rate
     return samples, AudioInfo(info.format, duration, info.sample_rate, info.channels)
 
 
-# What a decoder returns: the 16 kHz samples, and how many seconds of the source they came from
+# What a decoder returns: the samples at the target rate, and how many seconds of the source they came from
 # (a 1-sample file resamples to nothing, yet it is short rather than empty).
 _Decoded = tuple[np.ndarray, float]
 
 
-def _decode_soundfile(inp: _Input, info: AudioInfo, limits: AudioLimits) -> _Decoded | None:
+def _decode_soundfile(
+    inp: _Input, info: AudioInfo, limits: AudioLimits, rate: int
+) -> _Decoded | None:
     """Blockwise libsndfile decode: mix down and resample as blocks arrive, so memory stays
     near the size of the output. None when nothing could be decoded (then ffmpeg may try)."""
     chunks: list[np.ndarray] = []
     frames = 0
-    rate = max(1, info.sample_rate)
+    source_rate = max(1, info.sample_rate)
     try:
         with sf.SoundFile(inp.for_soundfile()) as f:
-            rate = f.samplerate
+            source_rate = f.samplerate
             cap = math.ceil((limits.max_duration_s + _DECODE_MARGIN_S) * f.samplerate)
             gain = _float_file_gain(f, cap) if f.subtype in ("FLOAT", "DOUBLE") else None
-            stream = _resampler(f.samplerate)
+            stream = _resampler(f.samplerate, rate)
             # Loop on read() until it returns nothing: blocks() would spin forever on files
             # whose frame count is unknown (chained Ogg reports INT64_MAX).
             while len(block := f.read(_BLOCK_FRAMES, dtype="float32", always_2d=True)):
@@ -365,7 +369,7 @@ def _decode_soundfile(inp: _Input, info: AudioInfo, limits: AudioLimits) -> _Dec
     if not chunks:
         return np.zeros(0, dtype=np.float32), 0.0
     chunks.append(_resample(stream, np.zeros(0, dtype=np.float32), last=True))
-    return np.concatenate(chunks), frames / rate
+    return np.concatenate(chunks), frames / source_rate
 
 
 def _float_file_gain(f: sf.SoundFile, cap_frames: int) -> np.float32 | None:
@@ -389,10 +393,10 @@ def _nothing_decoded(info: AudioInfo) -> None:
     return None
 
 
-def _resampler(rate: int) -> soxr.ResampleStream | None:
-    if rate == SAMPLE_RATE:
+def _resampler(rate: int, target: int) -> soxr.ResampleStream | None:
+    if rate == target:
         return None
-    return soxr.ResampleStream(rate, SAMPLE_RATE, 1, dtype="float32", quality="HQ")
+    return soxr.ResampleStream(rate, target, 1, dtype="float32", quality="HQ")
 
 
 def _resample(stream: soxr.ResampleStream | None, x: np.ndarray, last: bool) -> np.ndarray:
@@ -418,7 +422,7 @@ def _zero_non_finite(x: np.ndarray) -> np.ndarray:
     return x
 
 
-def _decode_ffmpeg(inp: _Input, info: AudioInfo, limits: AudioLimits) -> _Decoded:
+def _decode_ffmpeg(inp: _Input, info: AudioInfo, limits: AudioLimits, rate: int) -> _Decoded:
     """ffmpeg decodes, mixes down and resamples; stops itself just past the duration cap."""
     ffmpeg = _require_tool("ffmpeg", info.format)
     cap_s = limits.max_duration_s + _DECODE_MARGIN_S
@@ -427,7 +431,7 @@ def _decode_ffmpeg(inp: _Input, info: AudioInfo, limits: AudioLimits) -> _Decode
         # ffmpeg's own downmix scales by 1/sqrt(2); average like the libsndfile path does.
         gains = "+".join(f"{1 / info.channels:.6f}*c{i}" for i in range(info.channels))
         cmd += ["-af", f"pan=mono|c0={gains}"]
-    cmd += ["-ac", "1", "-ar", str(SAMPLE_RATE), "-t", f"{cap_s + 1:.3f}", "-f", "f32le", "-"]
+    cmd += ["-ac", "1", "-ar", str(rate), "-t", f"{cap_s + 1:.3f}", "-f", "f32le", "-"]
     proc = _run(cmd, limits.decode_timeout_s, info.format)
     n = len(proc.stdout) // 4
     if proc.returncode != 0:
@@ -438,19 +442,21 @@ def _decode_ffmpeg(inp: _Input, info: AudioInfo, limits: AudioLimits) -> _Decode
                 f"Couldn't decode this {label(info.format)} file; it may be damaged."
             )
         log.warning("ffmpeg stopped part-way through %s: %s", info.format, err)
-    if n > cap_s * SAMPLE_RATE:
+    if n > cap_s * rate:
         raise _too_long_while_decoding(limits)
     # Copy out of the immutable bytes: callers get a writable array.
     samples = np.frombuffer(proc.stdout, dtype="<f4", count=n).astype(np.float32)
     declared = info.duration_s if n == 0 and info.duration_s > 0 else 0.0  # nan: False
-    return samples, max(n / SAMPLE_RATE, declared)
+    return samples, max(n / rate, declared)
 
 
-def _finish(samples: np.ndarray, source_s: float, fmt: str, limits: AudioLimits) -> np.ndarray:
+def _finish(
+    samples: np.ndarray, source_s: float, fmt: str, limits: AudioLimits, rate: int
+) -> np.ndarray:
     """Refuse empty or too short audio; make the samples finite and at most full scale."""
     if samples.size == 0 and not 0 < source_s < limits.min_duration_s:
         raise EmptyInput(f"That {label(fmt)} file contains no audio (no samples at all).")
-    duration = max(samples.size / SAMPLE_RATE, source_s)
+    duration = max(samples.size / rate, source_s)
     if duration < limits.min_duration_s:
         raise AudioTooShort(
             f"That's too short: {_fmt_duration(duration)}, "

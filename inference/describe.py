@@ -23,6 +23,9 @@ from inference.keys import PITCH_CLASSES as PITCH_NAMES
 from inference.result import Descriptors
 from inference.tempo import NO_TEMPO, estimate_tempo
 
+# Part of the model version: bump it when an estimator's answers change, so `earworm reindex`
+# re-describes stored tracks (2: pitch-resolving key with calibrated confidence, tempo alternative).
+DESCRIPTORS_VERSION = 2
 SILENCE_DB = -80.0  # quieter than this overall: nothing to describe
 # Brightness reads at most this many evenly spaced frames (~32 s worth): plenty for a
 # whole-track property, and it bounds the cost for long tracks.

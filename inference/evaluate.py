@@ -44,19 +44,25 @@ def accuracy_report(labels: list[str], predictions: list[dict[str, float]]) -> d
     }
 
 
-def precision_at_k(embeddings: np.ndarray, labels: list[str], ks: tuple[int, ...] = (1, 5, 10)) -> dict[str, float | None]:
-    """Mean share of each track's k nearest neighbours (cosine, itself excluded) with its label.
+def precision_at_k(embeddings: np.ndarray, labels: list[str], ks: tuple[int, ...] = (1, 5, 10)) -> dict[str, float | int | None]:
+    """Mean share of each query's k nearest neighbours (cosine, itself excluded) with its label.
 
-    ``embeddings`` [N, D] unit rows. When fewer than k other tracks exist, k shrinks to N - 1.
+    ``embeddings`` [N, D] unit rows. Every track is a query whose label at least one other track
+    carries (a query with nothing to find scores 0 whatever the embedding, so it measures the
+    labels, not the embedding); ``queries`` says how many. When fewer than k other tracks
+    exist, k shrinks to N - 1.
     """
     n = len(labels)
-    if n < 2:
-        return {f"p@{k}": None for k in ks}
+    counts = Counter(labels)
+    queries = np.array([counts[label] > 1 for label in labels])
+    if n < 2 or not queries.any():
+        return {f"p@{k}": None for k in ks} | {"queries": 0}
     sims = embeddings @ embeddings.T
     np.fill_diagonal(sims, -np.inf)
     order = np.argsort(-sims, axis=1)
     same = np.asarray(labels)[order] == np.asarray(labels)[:, None]
-    return {f"p@{k}": round(float(same[:, : min(k, n - 1)].mean()), 4) for k in ks}
+    out: dict[str, float | int | None] = {f"p@{k}": round(float(same[queries, : min(k, n - 1)].mean()), 4) for k in ks}
+    return out | {"queries": int(queries.sum())}
 
 
 def timing_summary(timings: list[dict[str, float]], wall_s: float) -> dict:

@@ -1,8 +1,9 @@
 """ONNX Runtime sessions for the committed models: one set per process, loaded once.
 
-``models/`` holds the encoder (patches -> 200-d embedding + pooled features) and two tag heads
-(MSD tags with the original weights; MTT tags distilled onto the same embedding). See
-models/MODEL_CARD.md for what each output means.
+``models/`` holds musicnn's encoder (patches -> 200-d embedding + pooled features) and two tag
+heads (MSD tags with the original weights; MTT tags distilled onto the same embedding), and the
+AudioSet model EfficientAT mn04 (32 kHz log-mel patches -> 527 class probabilities + a 384-d
+embedding). See models/MODEL_CARD.md for what each output means.
 """
 
 from __future__ import annotations
@@ -19,7 +20,10 @@ MODELS_DIR = Path(os.environ.get("EARWORM_MODELS_DIR", Path(__file__).resolve().
 ENCODER_FILE = "musicnn_msd_encoder.onnx"
 MSD_HEAD_FILE = "msd_head.onnx"
 MTT_HEAD_FILE = "mtt_head.onnx"
+AUDIOSET_FILE = "efficientat_mn04_as.onnx"
+AUDIOSET_LABELS_FILE = "audioset_labels.json"
 ENCODER_BATCH = 2  # patches per encoder call: peak memory ~120 MB + 45 MB per patch in flight; larger batches are no faster here
+AUDIOSET_BATCH = 8  # 3-s patches per EfficientAT call (a few MB of activations each)
 
 
 @dataclass(frozen=True)
@@ -37,7 +41,8 @@ class ModelSet:
     """The encoder and tag heads, with their label lists."""
 
     def __init__(self, models_dir: Path = MODELS_DIR, threads: int = 1) -> None:
-        missing = [f for f in (ENCODER_FILE, MSD_HEAD_FILE, MTT_HEAD_FILE) if not (models_dir / f).is_file()]
+        required = (ENCODER_FILE, MSD_HEAD_FILE, MTT_HEAD_FILE, AUDIOSET_FILE, AUDIOSET_LABELS_FILE)
+        missing = [f for f in required if not (models_dir / f).is_file()]
         if missing:
             raise FileNotFoundError(f"model files missing from {models_dir}: {', '.join(missing)}")
         opts = ort.SessionOptions()
@@ -48,8 +53,11 @@ class ModelSet:
         self.encoder = ort.InferenceSession(str(models_dir / ENCODER_FILE), opts, providers=providers)
         self.msd_head = ort.InferenceSession(str(models_dir / MSD_HEAD_FILE), opts, providers=providers)
         self.mtt_head = ort.InferenceSession(str(models_dir / MTT_HEAD_FILE), opts, providers=providers)
+        self.audioset = ort.InferenceSession(str(models_dir / AUDIOSET_FILE), opts, providers=providers)
+        self.models_dir = models_dir
         self.msd_labels: list[str] = json.loads((models_dir / "msd_labels.json").read_text())
         self.mtt_labels: list[str] = json.loads((models_dir / "mtt_labels.json").read_text())
+        self.audioset_labels: list[str] = json.loads((models_dir / AUDIOSET_LABELS_FILE).read_text())
 
     def encode(self, patches: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """[N,187,96] -> (embedding [N,200], mean_pool [N,753], max_pool [N,753])."""
@@ -68,6 +76,17 @@ class ModelSet:
         msd = self.msd_head.run(["tags"], {"embedding": embedding})[0]
         mtt = self.mtt_head.run(["tags"], {"embedding": embedding})[0]
         return msd, mtt
+
+    def audioset_run(self, mels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """[N, T, 128] normalised log-mel patches (32 kHz front end) -> (probabilities [N, 527],
+        embedding [N, 384])."""
+        if len(mels) == 0:
+            return np.zeros((0, 527), np.float32), np.zeros((0, 384), np.float32)
+        parts = [
+            self.audioset.run(None, {"mel": np.ascontiguousarray(mels[i : i + AUDIOSET_BATCH].transpose(0, 2, 1)[:, None])})
+            for i in range(0, len(mels), AUDIOSET_BATCH)
+        ]
+        return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
 
     def run(self, patches: np.ndarray) -> PatchOutputs:
         emb, mean_pool, max_pool = self.encode(patches)

@@ -1,8 +1,9 @@
 """The ``Analysis`` result: one per track, with a stable JSON form.
 
 ``Analysis.to_dict()`` / ``Analysis.from_dict()`` round-trip exactly; ``SCHEMA_VERSION`` changes
-only when the JSON shape changes. ``model_version`` names the ONNX models and genre prototypes
-that produced the numbers (``earworm reindex`` re-analyses older ones).
+only when the JSON shape changes (2: ``mood`` and silent timeline segments). ``model_version``
+names the ONNX models and trained heads that produced the numbers (``earworm reindex``
+re-analyses older ones).
 """
 
 from __future__ import annotations
@@ -14,16 +15,20 @@ import numpy as np
 
 from inference.keys import make_key
 
-SCHEMA_VERSION = 2  # 2: descriptors gained tempo_alternative_bpm, key_name, relative_key, camelot
+# 2: descriptors gained tempo_alternative_bpm, key_name, relative_key, camelot;
+# 3: the track's mood and silent timeline segments.
+SCHEMA_VERSION = 3
 
 
 @dataclass(frozen=True)
 class Segment:
-    """One 3-second stretch of the track and its genre shares (summing to 1)."""
+    """One 3-second stretch of the track and its genre shares (summing to 1), or a silent
+    stretch (``silent``: no genres; it did not vote in the track's genres, mood or embedding)."""
 
     start_s: float
     end_s: float
     genres: dict[str, float]
+    silent: bool = False
 
 
 @dataclass(frozen=True)
@@ -72,7 +77,8 @@ class Analysis:
     ``embedding`` is an L2-normalised float32 vector: cosine similarity (a dot product) between two
     embeddings is the similarity used for recommendations and retrieval evaluation.
     ``is_music`` is False for speech, silence and noise; then ``not_music_reason`` says which and
-    the genre fields are empty.
+    the genre and mood fields are empty. ``mood``: shares of the four 4Q quadrants (Russell's
+    valence x arousal: happy/energetic, tense/angry, sad, calm), sorted, summing to 1.
     """
 
     model_version: str
@@ -82,6 +88,7 @@ class Analysis:
     tags: dict[str, dict[str, float]]  # {"mood": {...}, "era": {...}, "vocals": {...}, "instruments": {...}}
     descriptors: Descriptors
     coverage: Coverage
+    mood: dict[str, float] = field(default_factory=dict)
     is_music: bool = True
     not_music_reason: str | None = None  # "silence" | "speech" | "noise"
     music_confidence: float = 1.0
@@ -93,6 +100,10 @@ class Analysis:
     def top_genre(self) -> str | None:
         return next(iter(self.genres), None) if self.is_music else None
 
+    @property
+    def top_mood(self) -> str | None:
+        return next(iter(self.mood), None) if self.is_music else None
+
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["schema_version"] = SCHEMA_VERSION
@@ -102,7 +113,7 @@ class Analysis:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Analysis:
         d = dict(d)
-        d.pop("schema_version", None)  # version 1 lacks only defaulted descriptor fields
+        d.pop("schema_version", None)  # older versions lack only defaulted fields (mood, silent, key names)
         d["embedding"] = np.asarray(d["embedding"], dtype=np.float32)
         d["timeline"] = [Segment(**s) for s in d["timeline"]]
         d["descriptors"] = Descriptors(**d["descriptors"])

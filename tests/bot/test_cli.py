@@ -27,17 +27,19 @@ def test_analyze_prints_a_readable_breakdown(tmp_path: Path) -> None:
     assert out.returncode == 0, out.stderr
     assert "jazz" in out.stdout and "Tempo" in out.stdout and "Key" in out.stdout
     assert re.search(r"Key +[A-G][b#]? (major|minor) · relative of [A-G][b#]? (major|minor) · \d+[AB] \(confidence", out.stdout)
+    assert "Mood" in out.stdout and "calm" in out.stdout
     assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_analyze_json_is_the_full_analysis() -> None:
     out = earworm("analyze", str(FIXTURES / "hungarian_dance_5.ogg"), "--json")
     data = json.loads(out.stdout)
-    assert data["schema_version"] == 2 and data["model_version"].startswith("musicnn-msd-")
+    assert data["schema_version"] == 3 and data["model_version"].startswith("earworm2-")
     d = data["descriptors"]  # the orchestral Hungarian Dance No. 5 is in G minor
     assert (d["key"], d["mode"], d["key_name"], d["relative_key"], d["camelot"]) == ("G", "minor", "G minor", "Bb major", "6A")
     assert 0.0 < d["key_confidence"] <= 1.0 and "tempo_alternative_bpm" in d
-    assert next(iter(data["genres"])) == "classical" and len(data["embedding"]) == 200
+    assert next(iter(data["genres"])) == "classical" and len(data["embedding"]) == 76
+    assert set(data["mood"]) == {"happy/energetic", "tense/angry", "sad", "calm"}
     assert len(data["timeline"]) == data["coverage"]["segments"] == 15
 
 
@@ -66,11 +68,14 @@ def test_eval_reports_accuracy_and_precision(tmp_path: Path) -> None:
     out = earworm("eval", str(tmp_path), "--labels", str(tmp_path / "labels.csv"), "--json", "--workers", "2")
     assert out.returncode == 0, out.stderr
     report = json.loads(out.stdout)
-    assert report["n"] == 4 and report["accuracy"] == 1.0 and report["accuracy_open"] == 1.0
+    # Among the labels present (jazz, classical) all four are right; over the whole vocabulary
+    # vibe_ace's electronic side leads.
+    assert report["n"] == 4 and report["accuracy"] == 1.0 and report["accuracy_open"] == 0.75
     assert report["per_label"]["classical"] == {"n": 2, "accuracy": 1.0}
     assert report["confusion"]["jazz"] == {"jazz": 2}
-    assert set(report["precision_at_k"]) == {"p@1", "p@5", "p@10"} and report["precision_at_k"]["p@1"] == 1.0
-    assert report["timing"]["files"] == 4 and "encoder" in report["timing"]["median_ms"]
+    assert set(report["precision_at_k"]) == {"p@1", "p@5", "p@10", "queries"} and report["precision_at_k"]["p@1"] >= 0.75
+    assert report["precision_at_k"]["queries"] == 4
+    assert report["timing"]["files"] == 4 and {"musicnn", "audioset"} <= set(report["timing"]["median_ms"])
     only_a = json.loads(earworm("eval", str(tmp_path), "--labels", str(tmp_path / "labels.csv"), "--json", "--where", "label_set=a").stdout)
     assert only_a["n"] == 3
 

@@ -77,7 +77,8 @@ def check_result(message: dict[str, Any], *, title: str, genre: str, track_id: i
     key = r"[A-G][b#]? (major|minor)"
     assert re.fullmatch(rf"{key} · relative of {key} · (1[012]|[1-9])[AB]|no clear key", fields["Key"])
     assert re.fullmatch(r"\d+:\d\d.*", fields["Length"])
-    assert embed["footer"]["text"].startswith("Earworm · model musicnn")
+    assert embed["footer"]["text"].startswith("Earworm · model earworm2-")
+    assert re.fullmatch(r"[a-z/]+ \d+%( · [a-z/]+ \d+%)?", fields["Mood"]), fields
     (att,) = message["attachments"]
     assert att["filename"] == "genres.png"
     assert embed["image"]["url"] == att["url"]  # attachment://genres.png, resolved
@@ -125,7 +126,7 @@ async def test_classify_an_attachment(fake_discord, running_bot, earworm_service
     assert progress[0] == "⬇️ Downloading…" and "🎧 Analysing…" in progress
 
     (track,) = await earworm_service.db.list_tracks(guild.id)
-    embed = check_result(message, title="vibe_ace", genre="jazz", track_id=track.id)
+    embed = check_result(message, title="vibe_ace", genre="electronic", track_id=track.id)
     assert "Mood" in fields_of(embed) or "Instruments" in fields_of(embed)
     assert (track.source_kind, track.added_by) == ("attachment", fake.user("alice").id)
     # The catalog links to the result message (there is no other message with the file).
@@ -406,7 +407,8 @@ def test_embed_escapes_hostile_titles_and_fits_discord_limits():
     assert safe_text("a\x1b[31mb\nc") == "a \\[31mb c"  # control characters gone, [ escaped
     fields = {f["name"]: f["value"] for f in data["fields"]}
     assert fields["Key"] == "Bb major · relative of G minor · 6B" and fields["Tempo"] == "120 BPM"
-    assert fields["Mood"] == "happy 50%"  # tags under 10% are left out
+    assert fields["Feel"] == "happy 50%"  # tags under 10% are left out
+    assert fields["Mood"] == "calm 60% · sad 30%"  # the two strongest quadrants
 
 
 def test_embed_shows_the_key_as_djs_read_it_and_both_tempo_readings():
@@ -432,4 +434,5 @@ def _tiny_analysis():
         tags={"mood": {"happy": 0.5, "sad": 0.05}},
         descriptors=Descriptors(120.0, 0.5, "A#", "major", 0.5, -20.0, 1000.0, 3.0),
         coverage=Coverage(3.0, 3.0, 1, False),
+        mood={"calm": 0.6, "sad": 0.3, "happy/energetic": 0.07, "tense/angry": 0.03},
     )

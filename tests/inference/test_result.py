@@ -25,7 +25,7 @@ def _analysis(descriptors: Descriptors) -> Analysis:
 def test_descriptors_json_round_trip_with_the_new_fields() -> None:
     d = Descriptors(181.58, 0.495, "A", "minor", 0.62, -14.0, 900.0, 30.0, tempo_alternative_bpm=90.79)
     data = json.loads(json.dumps(_analysis(d).to_dict()))
-    assert data["schema_version"] == SCHEMA_VERSION == 2
+    assert data["schema_version"] == SCHEMA_VERSION == 3
     assert data["descriptors"] == {
         "tempo_bpm": 181.58, "tempo_confidence": 0.495, "key": "A", "mode": "minor",
         "key_confidence": 0.62, "loudness_db": -14.0, "brightness_hz": 900.0, "duration_s": 30.0,

@@ -9,6 +9,7 @@ import pytest
 
 from inference.frontend import log_mel, to_patches
 from inference.models import MODELS_DIR, ModelSet
+from tests.audio_helpers import FIXTURES as FIXTURES_DIR
 from tests.audio_helpers import load_fixture
 
 
@@ -50,3 +51,42 @@ def test_parity_with_tensorflow_was_recorded() -> None:
     assert parity["MSD_musicnn"]["taggram"] < 1e-4
     assert parity["MSD_musicnn"]["embedding"] < 1e-3
     assert parity["msd_head_vs_full_graph"]["tags"] < 1e-4
+
+
+# ----------------------------------------------------------------------------- EfficientAT (AudioSet)
+
+
+@pytest.fixture(scope="module")
+def audioset_reference() -> dict[str, np.ndarray]:
+    """The first 2 s of vibe_ace.ogg at 32 kHz, the reference front end's log-mel of its first
+    10 s, and the PyTorch model's outputs for that mel (../shared/models/efficientat_mn04_as)."""
+    with np.load(MODELS_DIR / "efficientat_reference.npz") as z:
+        return {k: z[k] for k in z.files}
+
+
+def test_audioset_front_end_matches_the_reference(audioset_reference: dict[str, np.ndarray]) -> None:
+    from inference.frontend_audioset import HOP, N_FFT, log_mel
+
+    mel = log_mel(audioset_reference["wave_32k_2s"], MODELS_DIR)  # [frames, 128]
+    # Frames whose window lies inside the 2 s cut are the reference's frames exactly.
+    inside = (len(audioset_reference["wave_32k_2s"]) - 1 - N_FFT // 2) // HOP + 1
+    np.testing.assert_allclose(mel[:inside], audioset_reference["mel"].T[:inside], atol=2e-5)
+
+
+def test_audioset_model_matches_the_reference(models: ModelSet, audioset_reference: dict[str, np.ndarray]) -> None:
+    probs, emb = models.audioset_run(audioset_reference["mel"].T[None])
+    np.testing.assert_allclose(probs[0], audioset_reference["probs"], atol=1e-5)
+    np.testing.assert_allclose(emb[0], audioset_reference["embedding"], atol=1e-5)
+    assert models.audioset_labels[int(np.argmax(probs[0]))] == "Music"
+
+
+def test_audioset_on_the_runtime_decode(models: ModelSet, audioset_reference: dict[str, np.ndarray]) -> None:
+    """Our decoder + front end + model on the same 10 s agree with the reference outputs (the
+    reference resampled with another resampler: small differences only)."""
+    from inference.audio import decode
+    from inference.frontend_audioset import log_mel
+
+    samples, _ = decode(FIXTURES_DIR / "vibe_ace.ogg", rate=32000)
+    probs, _emb = models.audioset_run(log_mel(samples[: 32000 * 10], MODELS_DIR)[None])
+    assert np.abs(probs[0] - audioset_reference["probs"]).max() < 0.05
+    assert np.corrcoef(probs[0], audioset_reference["probs"])[0, 1] > 0.99

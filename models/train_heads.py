@@ -1,0 +1,571 @@
+"""Train every head from a labelled folder: genre, mood, the similarity embedding; check music-or-not.
+
+    pip install -e '.[train]'
+    .venv/bin/python models/train_heads.py --data ../shared/data/train \
+        --cache /work/cache/issue7/train --out models --report models/heads_report.json \
+        [--devset ../shared/data/devset --devset-cache /work/cache/issue7/devset]
+
+1. Features: each clip's per-patch outputs of both models, computed by the runtime code
+   (``models/extract_features.py``, cached under ``--cache``, resumable). The runtime's silence gate
+   (``inference.musicness.voting_patches``) decides which patches count, here as at run time.
+2. Validation: artist-grouped stratified k-fold (labels.csv ``group``: an artist is never on both
+   sides). Every figure in the report is out-of-fold. Candidates are compared side by side on the
+   same folds; the committed heads are the chosen candidates refitted on all clips.
+3. Genre: a multinomial logistic regression per 3-second patch over the trained genres; a track's
+   shares are the mean of its patches' shares. Softmax temperature fitted on out-of-fold patch
+   logits. Punk has no clip: ``inference.genres`` splits rock's share with AudioSet's Punk rock.
+4. Mood: 4Q quadrants on the clips that have one; same recipe.
+5. Embedding: musicnn's 200-d vs a standardised concatenation vs a learned projection, by
+   precision@k of genre labels among held-out clips (and on the devset when given: never trained on).
+
+Only weights and figures are written; no recording leaves ../shared.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from inference.features import PatchFeatures  # noqa: E402
+from inference.heads import Classifier, Projection, feature_matrix, softmax  # noqa: E402
+from inference.musicness import MusicDetector, voting_patches  # noqa: E402
+from models.extract_features import cache_name, extract_one  # noqa: E402
+
+ALL_BLOCKS = ("musicnn", "audioset_emb", "audioset_logit", "tags_logit")
+QUADRANTS = ("Q1", "Q2", "Q3", "Q4")
+SEED = 0
+
+
+@dataclass
+class Clip:
+    row: dict[str, str]
+    x: np.ndarray  # [n_voting, D] features of the voting patches (ALL_BLOCKS)
+    level_db: np.ndarray
+    music: object  # inference.musicness.Musicness of the clip, as the runtime judges it
+
+    @property
+    def group(self) -> str:
+        return self.row.get("group") or self.row["file"]
+
+
+def block_columns(blocks: tuple[str, ...]) -> np.ndarray:
+    from inference.heads import BLOCK_DIMS
+
+    cols, at = [], 0
+    for b in ALL_BLOCKS:
+        if b in blocks:
+            cols.append(np.arange(at, at + BLOCK_DIMS[b]))
+        at += BLOCK_DIMS[b]
+    return np.concatenate(cols)
+
+
+def load_clips(root: Path, labels: Path, cache: Path, log=print) -> list[Clip]:
+    """Every labelled clip's voting-patch features, extracting the ones not cached yet."""
+    from inference.models import ModelSet
+
+    with open(labels, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    cache.mkdir(parents=True, exist_ok=True)
+    labels_path = Path(__file__).resolve().parent / "audioset_labels.json"
+    detector = MusicDetector(json.loads(labels_path.read_text()))
+    models = None
+    clips = []
+    for i, row in enumerate(rows):
+        path = cache / cache_name(row["file"])
+        if not path.exists():
+            models = models or ModelSet(threads=1)
+            np.savez(path, **extract_one(models, root / row["file"]))
+            if (i + 1) % 50 == 0:
+                log(f"  extracted {i + 1}/{len(rows)}")
+        with np.load(path) as z:
+            feats = PatchFeatures(
+                z["start_s"], z["level_db"], np.ones(len(z["start_s"]), bool), z["musicnn"],
+                z["msd"], z["mtt"], z["audioset"], z["audioset_emb"],
+            )  # fmt: skip
+        vote = voting_patches(feats.level_db)
+        music = detector.assess(feats.audioset[vote])
+        if not vote.any():
+            vote[:] = True  # an all-quiet clip still trains (the runtime calls it silence)
+        clips.append(Clip(row, feature_matrix(feats, ALL_BLOCKS, np.flatnonzero(vote)), feats.level_db, music))
+    return clips
+
+
+# ----------------------------------------------------------------------------- folds and fitting
+
+
+def group_folds(labels: list[str], groups: list[str], k: int) -> list[np.ndarray]:
+    """Test indices of k artist-grouped folds, stratified by label as far as groups allow."""
+    from sklearn.model_selection import StratifiedGroupKFold
+
+    n_splits = max(2, min(k, min(Counter(groups).__len__(), max(Counter(labels).values()))))
+    skf = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=SEED)
+    return [test for _, test in skf.split(np.zeros(len(labels)), labels, groups)]
+
+
+def shrunk_within_cov(z: np.ndarray, y: np.ndarray, shrinkage: float, w: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(classes, class means [C, D], priors [C], Cholesky factor of the shrunk pooled
+    within-class covariance [D, D]) -- what sklearn's shrinkage LDA computes, in closed form.
+    ``w``: sample weights (a clip's patches share its weight), else every row counts 1."""
+    classes, inverse = np.unique(y, return_inverse=True)
+    w = np.ones(len(z)) if w is None else np.asarray(w, np.float64)
+    counts = np.bincount(inverse, weights=w)
+    means = np.zeros((len(classes), z.shape[1]))
+    np.add.at(means, inverse, z * w[:, None])
+    means /= counts[:, None]
+    centred = ((z - means[inverse]) * np.sqrt(w / w.sum())[:, None]).astype(np.float32)
+    cov = (centred.T @ centred).astype(np.float64)
+    target = np.trace(cov) / len(cov)
+    cov = (1 - shrinkage) * cov + shrinkage * target * np.eye(len(cov))
+    return classes, means, counts / counts.sum(), np.linalg.cholesky(cov)
+
+
+class _LDA:
+    """Shrinkage LDA as a linear classifier: coef_ = means Sigma^-1, the Gaussian posterior's logits."""
+
+    def __init__(self, z: np.ndarray, y: np.ndarray, shrinkage: float, w: np.ndarray | None = None) -> None:
+        import scipy.linalg
+
+        self.classes_, means, priors, chol = shrunk_within_cov(z, y, shrinkage, w)
+        coef = scipy.linalg.cho_solve((chol, True), means.T).T  # [C, D]
+        self.coef_ = coef
+        self.intercept_ = -0.5 * np.sum(coef * means, axis=1) + np.log(priors)
+
+
+def fit_classifier(x: np.ndarray, y: np.ndarray, w: np.ndarray | None, kind: str, param: float, classes: tuple[str, ...]) -> Classifier:
+    """``lda``: shrinkage linear discriminant analysis (closed form, ``param`` = shrinkage);
+    ``lr``: multinomial logistic regression (``param`` = C). Inputs are standardised first."""
+    from sklearn.linear_model import LogisticRegression
+
+    mean = x.mean(0)
+    scale = x.std(0) + 1e-6
+    z = (x - mean) / scale
+    if kind == "lda":
+        model = _LDA(z, y, param)
+    elif kind == "lda-clip-weighted":  # every clip counts once, however many patches it has
+        model = _LDA(z, y, param, w)
+    elif kind.startswith("mlp"):  # "mlp<hidden units>": one ReLU hidden layer, param = L2 penalty
+        from sklearn.neural_network import MLPClassifier
+
+        mlp = MLPClassifier(
+            hidden_layer_sizes=(int(kind[3:]),), alpha=param, batch_size=256, learning_rate_init=1e-3,
+            max_iter=60, early_stopping=True, validation_fraction=0.1, n_iter_no_change=6, random_state=SEED,
+        ).fit(z, y)  # fmt: skip
+        weights = np.zeros((len(classes), mlp.coefs_[1].shape[1] if len(mlp.classes_) > 2 else 2), np.float32)
+        out_w, out_b = mlp.coefs_[1].T, mlp.intercepts_[1]
+        if len(mlp.classes_) == 2:  # one logistic output: logits (-z/2, z/2)
+            out_w, out_b = np.vstack([-out_w, out_w]) / 2, np.array([-out_b[0], out_b[0]]) / 2
+        weights = np.zeros((len(classes), out_w.shape[1]), np.float32)
+        bias = np.full(len(classes), -30.0, np.float32)
+        for row, cl in enumerate(mlp.classes_):
+            weights[classes.index(cl)], bias[classes.index(cl)] = out_w[row], out_b[row]
+        return Classifier((), classes, mean, scale, weights, bias, 1.0, mlp.coefs_[0].T.astype(np.float32), mlp.intercepts_[0].astype(np.float32))
+    else:
+        model = LogisticRegression(C=param, max_iter=2000, tol=1e-4)
+        model.fit(z, y, sample_weight=None if w is None else w * len(w) / w.sum())
+    weights = np.zeros((len(classes), x.shape[1]), np.float32)
+    bias = np.full(len(classes), -30.0, np.float32)  # a class absent from this fold's training
+    coef, inter = np.atleast_2d(model.coef_), np.atleast_1d(model.intercept_)
+    if len(model.classes_) == 2:  # sklearn's binary case: one row for the second class
+        coef, inter = np.vstack([-coef, coef]) / 2, np.array([-inter[0], inter[0]]) / 2
+    for row, cl in enumerate(model.classes_):
+        if cl in classes:
+            weights[classes.index(cl)] = coef[row]
+            bias[classes.index(cl)] = inter[row]
+    return Classifier((), classes, mean, scale, weights, bias)
+
+
+def patch_set(clips: list[Clip], idx: np.ndarray, labels: list[list[tuple[str, float]]], cols: np.ndarray):
+    """Stack the voting patches of clips ``idx``; each clip weighs 1 in total, shared by its
+    patches and its labels (a weak label with k genres gives each 1/k)."""
+    xs, ys, ws = [], [], []
+    for i in idx:
+        n = len(clips[i].x)
+        for label, weight in labels[i]:
+            xs.append(clips[i].x[:, cols])
+            ys += [label] * n
+            ws.append(np.full(n, weight / n))
+    return np.concatenate(xs), np.asarray(ys), np.concatenate(ws)
+
+
+def clip_probs(head: Classifier, clips: list[Clip], idx: np.ndarray, cols: np.ndarray, per_patch: bool) -> np.ndarray:
+    if per_patch:
+        return np.stack([head.probs(clips[i].x[:, cols]).mean(0) for i in idx])
+    return head.probs(np.stack([clips[i].x[:, cols].mean(0) for i in idx]))
+
+
+def cross_validate(
+    clips: list[Clip], train_labels: list[list[tuple[str, float]]], eval_idx: np.ndarray,
+    eval_labels: list[str], classes: tuple[str, ...], blocks: tuple[str, ...], kind: str, c: float,
+    per_patch: bool, folds: list[np.ndarray], train_pool: np.ndarray,
+) -> tuple[np.ndarray, list]:
+    """Out-of-fold class probabilities [len(eval_idx), C] and out-of-fold patch logits per fold.
+
+    Folds split the clips of ``eval_idx``; training uses the clips of ``train_pool`` whose group
+    is not in the test fold.
+    """
+    cols = block_columns(blocks)
+    groups = np.array([c_.group for c_ in clips])
+    out = np.zeros((len(eval_idx), len(classes)))
+    oof_logits = []
+    for test in folds:
+        test_clips = eval_idx[test]
+        held = set(groups[test_clips])
+        train = np.array([i for i in train_pool if groups[i] not in held and train_labels[i]])
+        if per_patch:
+            x, y, w = patch_set(clips, train, train_labels, cols)
+        else:
+            x = np.stack([clips[i].x[:, cols].mean(0) for i in train for _ in train_labels[i]])
+            y = np.array([lab for i in train for lab, _ in train_labels[i]])
+            w = np.array([wt for i in train for _, wt in train_labels[i]])
+        head = fit_classifier(x, y, w, kind, c, classes)
+        out[test] = clip_probs(head, clips, test_clips, cols, per_patch)
+        oof_logits.append((head, test_clips, eval_labels, test))
+    return out, oof_logits
+
+
+def fit_temperature(pairs: list[tuple[np.ndarray, int]]) -> float:
+    """The softmax temperature minimising the NLL of held-out patches (grid, then refine)."""
+    logits = np.concatenate([z for z, _ in pairs])
+    target = np.concatenate([np.full(len(z), t) for z, t in pairs])
+
+    def nll(temp: float) -> float:
+        p = softmax(logits / temp)
+        return float(-np.mean(np.log(np.maximum(p[np.arange(len(p)), target], 1e-12))))
+
+    grid = np.exp(np.linspace(np.log(0.3), np.log(8.0), 40))
+    best = min(grid, key=nll)
+    fine = np.linspace(best * 0.85, best * 1.15, 13)
+    return float(min(fine, key=nll))
+
+
+def accuracy_table(y_true: list[str], y_pred: list[str], classes: tuple[str, ...]) -> dict:
+    per = {}
+    for cl in classes:
+        idx = [i for i, t in enumerate(y_true) if t == cl]
+        if idx:
+            per[cl] = {"n": len(idx), "accuracy": round(float(np.mean([y_pred[i] == cl for i in idx])), 3)}
+    confusion = {cl: dict(Counter(y_pred[i] for i, t in enumerate(y_true) if t == cl).most_common()) for cl in classes if cl in y_true}
+    return {
+        "accuracy": round(float(np.mean([a == b for a, b in zip(y_true, y_pred, strict=True)])), 4),
+        "balanced_accuracy": round(float(np.mean([v["accuracy"] for v in per.values()])), 4),
+        "per_class": per,
+        "confusion": confusion,
+    }
+
+
+# ----------------------------------------------------------------------------- retrieval
+
+
+def precision_at_k(emb: np.ndarray, labels: list[str], ks=(1, 5, 10)) -> dict[str, float]:
+    """Mean share of each query's k nearest neighbours (cosine, itself excluded) sharing its
+    label, over queries whose label at least one other clip carries."""
+    labels_a = np.asarray(labels)
+    counts = Counter(labels)
+    queries = np.array([counts[lab] > 1 for lab in labels])
+    sims = emb @ emb.T
+    np.fill_diagonal(sims, -np.inf)
+    order = np.argsort(-sims, axis=1)
+    same = labels_a[order] == labels_a[:, None]
+    return {f"p@{k}": round(float(same[queries, :k].mean()), 4) for k in ks}
+
+
+def unit(v: np.ndarray) -> np.ndarray:
+    return v / np.maximum(np.linalg.norm(v, axis=-1, keepdims=True), 1e-9)
+
+
+def musicnn_embedding(clip: Clip) -> np.ndarray:
+    """The old stored embedding: mean of unit musicnn patch embeddings, renormalised."""
+    return unit(unit(clip.x[:, :200]).mean(0))
+
+
+def fit_projection(clips: list[Clip], idx: np.ndarray, labels: list[str], kind: str, lda_weight: float = 2.0, pca_dim: int = 64) -> Projection:
+    """``concat``: standardised musicnn + EfficientAT embeddings. ``learned``: those plus the
+    AudioSet logits, standardised, projected onto the genre discriminant directions (shrinkage
+    LDA), weighted by ``lda_weight``, next to their first ``pca_dim`` principal components."""
+    blocks = ("musicnn", "audioset_emb") if kind == "concat" else ("musicnn", "audioset_emb", "audioset_logit")
+    cols = block_columns(blocks)
+    x = np.stack([clips[i].x[:, cols].mean(0) for i in idx])
+    mean, scale = x.mean(0), x.std(0) + 1e-6
+    z = (x - mean) / scale
+    if kind == "concat":
+        return Projection(blocks, mean, scale, np.eye(len(cols), dtype=np.float32) / np.sqrt(len(cols)))
+    lda_dirs = discriminant_directions(z, np.asarray(labels), 0.5)
+    lda_dirs = lda_dirs / np.linalg.norm(z @ lda_dirs, axis=0, keepdims=True) * np.sqrt(len(z))
+    _u, s, vt = np.linalg.svd(z - z.mean(0), full_matrices=False)
+    pca = vt[:pca_dim].T / (s[:pca_dim] / np.sqrt(len(z)))  # whitened components
+    matrix = np.concatenate([lda_weight * lda_dirs, pca / np.sqrt(pca_dim)], axis=1)
+    return Projection(blocks, mean, scale, matrix.astype(np.float32))
+
+
+def discriminant_directions(z: np.ndarray, y: np.ndarray, shrinkage: float) -> np.ndarray:
+    """[D, C-1] directions that best separate the classes relative to the shrunk within-class
+    covariance (Fisher's LDA): whiten by its Cholesky factor, then the SVD of the weighted,
+    centred class means (rank C-1, so no D x D eigenproblem)."""
+    import scipy.linalg
+
+    _classes, means, priors, chol = shrunk_within_cov(z, y, shrinkage)
+    centred = (means - priors @ means) * np.sqrt(priors)[:, None]  # [C, D]
+    a = scipy.linalg.solve_triangular(chol, centred.T, lower=True).T  # C L^-T
+    _u, _s, vt = np.linalg.svd(a, full_matrices=False)
+    dirs = scipy.linalg.solve_triangular(chol.T, vt[: len(means) - 1].T, lower=False)
+    return dirs
+
+
+def project(proj: Projection, clip: Clip) -> np.ndarray:
+    return proj.embed(clip.x[:, block_columns(proj.blocks)])
+
+
+# ----------------------------------------------------------------------------- main
+
+
+def genre_labels(clips: list[Clip], use_weak: bool, use_excerpts: bool) -> list[list[tuple[str, float]]]:
+    out = []
+    for c in clips:
+        r = c.row
+        if not use_excerpts and r["source"] == "gtzan_actcv500_excerpts":
+            out.append([])
+        elif r["weak"] == "0" and r["genre"]:
+            out.append([(r["genre"], 1.0)])
+        elif use_weak and r["genres"]:
+            gs = [g for g in r["genres"].split(";") if g]
+            out.append([(g, 1.0 / len(gs)) for g in gs])
+        else:
+            out.append([])
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", type=Path, required=True, help="folder with labels.csv and the clips")
+    ap.add_argument("--labels", type=Path, default=None, help="labels CSV (default: DATA/labels.csv)")
+    ap.add_argument("--cache", type=Path, required=True, help="feature cache (outside the repo)")
+    ap.add_argument("--out", type=Path, required=True, help="where the head .npz files go")
+    ap.add_argument("--report", type=Path, required=True, help="JSON with every figure")
+    ap.add_argument("--devset", type=Path, default=None)
+    ap.add_argument("--devset-cache", type=Path, default=None)
+    ap.add_argument("--folds", type=int, default=5)
+    ap.add_argument("--quick", action="store_true", help="only the final configuration (tests)")
+    args = ap.parse_args(argv)
+    t0 = time.perf_counter()
+
+    def log(msg: str) -> None:
+        print(f"[{time.perf_counter() - t0:6.0f} s] {msg}", file=sys.stderr, flush=True)
+
+    clips = load_clips(args.data, args.labels or args.data / "labels.csv", args.cache, log)
+    log(f"{len(clips)} clips, {sum(len(c.x) for c in clips)} voting patches")
+    report: dict = {"clips": len(clips), "folds": args.folds, "seed": SEED, "music_or_not": music_report(clips)}
+    log(f"music or not: {report['music_or_not']}")
+
+    # ---- genre
+    single = np.array([i for i, c in enumerate(clips) if c.row["weak"] == "0" and c.row["genre"]])
+    single_labels = [clips[i].row["genre"] for i in single]
+    classes = tuple(sorted({g for c in clips for g in (c.row["genres"] or "").split(";") if g}))
+    folds = group_folds(single_labels, [clips[i].group for i in single], args.folds)
+    everyone = np.arange(len(clips))
+    # (name, blocks, classifier, its parameter, per patch, weak labels, 2-3 s excerpts)
+    candidates = [("final", ALL_BLOCKS, "lda", 0.5, True, True, True)]
+    if not args.quick:
+        candidates = [
+            ("baseline: LR on clip-mean embeddings", ("musicnn", "audioset_emb"), "lr", 1.0, False, False, True),
+            ("LDA per patch, embeddings", ("musicnn", "audioset_emb"), "lda", 0.5, True, False, True),
+            ("LDA per patch, all outputs", ALL_BLOCKS, "lda", 0.5, True, False, True),
+            ("LDA per patch, all outputs, shrinkage 0.2", ALL_BLOCKS, "lda", 0.2, True, False, True),
+            ("LDA per patch, all outputs, each clip weighs 1, shrinkage 0.05", ALL_BLOCKS, "lda-clip-weighted", 0.05, True, False, True),
+            ("LDA per patch, all outputs, shrinkage 0.2, + weak labels", ALL_BLOCKS, "lda", 0.2, True, True, True),
+            ("LDA per patch, all outputs, shrinkage 0.2, no 2-3 s excerpts", ALL_BLOCKS, "lda", 0.2, True, False, False),
+            ("LDA clip-mean, all outputs", ALL_BLOCKS, "lda", 0.5, False, False, True),
+        ]
+    results = {}
+    for name, blocks, kind, c, per_patch, weak, excerpts in candidates:
+        labels = genre_labels(clips, weak, excerpts)
+        probs, oof = cross_validate(clips, labels, single, single_labels, classes, blocks, kind, c, per_patch, folds, everyone)
+        pred = [classes[j] for j in probs.argmax(1)]
+        table = accuracy_table(single_labels, pred, classes)
+        not_excerpt = [k for k, i in enumerate(single) if clips[i].row["source"] != "gtzan_actcv500_excerpts"]
+        table["accuracy_without_excerpts"] = round(float(np.mean([pred[k] == single_labels[k] for k in not_excerpt])), 4)
+        table["config"] = {"blocks": list(blocks), "classifier": kind, "param": c, "per_patch": per_patch, "weak_labels": weak, "excerpts": excerpts}
+        results[name] = (table, oof, probs)
+        log(f"genre {name}: top-1 {table['accuracy']} (balanced {table['balanced_accuracy']}, non-excerpt {table['accuracy_without_excerpts']})")
+    # The timeline needs a per-patch head: the best per-patch candidate.
+    chosen = max((k for k in results if results[k][0]["config"]["per_patch"]), key=lambda k: results[k][0]["accuracy"])
+    table, oof, probs = results[chosen]
+    cfg = table["config"]
+    cols = block_columns(tuple(cfg["blocks"]))
+    temp_pairs = []
+    for head, test_clips, _labels, _test in oof:
+        for i in test_clips:
+            temp_pairs.append((head.logits(clips[i].x[:, cols]), classes.index(clips[i].row["genre"])))
+    temperature = fit_temperature(temp_pairs)
+    calib = _calibration(oof, clips, cols, classes, temperature)
+    report["genre"] = {
+        "classes": list(classes),
+        "candidates": {k: v[0] for k, v in results.items()},
+        "chosen": chosen,
+        "temperature": round(temperature, 3),
+        "calibration": calib,
+    }
+    log(f"genre chosen: {chosen}; temperature {temperature:.2f}; {calib}")
+    labels = genre_labels(clips, cfg["weak_labels"], cfg["excerpts"])
+    train = np.array([i for i in everyone if labels[i]])
+    x, y, w = patch_set(clips, train, labels, cols)
+    head = fit_classifier(x, y, w, cfg["classifier"], cfg["param"], classes)
+    genre_head = Classifier(tuple(cfg["blocks"]), classes, head.mean, head.scale, head.weights, head.bias, temperature)
+    genre_head.save(args.out / "genre_head.npz")
+    report["genre"]["punk_split_check"] = punk_report(clips, genre_head)
+    log(f"punk split: {report['genre']['punk_split_check']}")
+
+    # ---- mood
+    mood_idx = np.array([i for i, c in enumerate(clips) if c.row.get("quadrant") in QUADRANTS])
+    if len(mood_idx):
+        mood_labels = [clips[i].row["quadrant"] for i in mood_idx]
+        mfolds = group_folds(mood_labels, [clips[i].group for i in mood_idx], args.folds)
+        mlabels = [[(c.row["quadrant"], 1.0)] if c.row.get("quadrant") in QUADRANTS else [] for c in clips]
+        mcands = [("final", ALL_BLOCKS, "lda", 0.5, True)]
+        if not args.quick:
+            mcands = [
+                ("baseline: LR on clip-mean embeddings", ("musicnn", "audioset_emb"), "lr", 1.0, False),
+                ("LDA clip-mean, all outputs", ALL_BLOCKS, "lda", 0.5, False),
+                ("LDA clip-mean, all outputs, shrinkage 0.8", ALL_BLOCKS, "lda", 0.8, False),
+                ("LDA per patch, all outputs", ALL_BLOCKS, "lda", 0.5, True),
+                ("LDA per patch, all outputs, shrinkage 0.8", ALL_BLOCKS, "lda", 0.8, True),
+            ]
+        mres = {}
+        for name, blocks, kind, c, per_patch in mcands:
+            probs, moof = cross_validate(clips, mlabels, mood_idx, mood_labels, QUADRANTS, blocks, kind, c, per_patch, mfolds, mood_idx)
+            pred = [QUADRANTS[j] for j in probs.argmax(1)]
+            mres[name] = (accuracy_table(mood_labels, pred, QUADRANTS) | {"config": {"blocks": list(blocks), "classifier": kind, "param": c, "per_patch": per_patch}}, moof)
+            log(f"mood {name}: {mres[name][0]['accuracy']}")
+        mchosen = max(mres, key=lambda k: mres[k][0]["accuracy"])
+        mcfg = mres[mchosen][0]["config"]
+        mcols = block_columns(tuple(mcfg["blocks"]))
+        pairs = []
+        for h, test_clips, _l, _t in mres[mchosen][1]:
+            for i in test_clips:
+                z = h.logits(clips[i].x[:, mcols] if mcfg["per_patch"] else clips[i].x[:, mcols].mean(0, keepdims=True))
+                pairs.append((z, QUADRANTS.index(clips[i].row["quadrant"])))
+        mtemp = fit_temperature(pairs)
+        if mcfg["per_patch"]:
+            x, y, w = patch_set(clips, mood_idx, mlabels, mcols)
+        else:
+            x = np.stack([clips[i].x[:, mcols].mean(0) for i in mood_idx])
+            y, w = np.array(mood_labels), None
+        mh = fit_classifier(x, y, w, mcfg["classifier"], mcfg["param"], QUADRANTS)
+        mood_head = Classifier(tuple(mcfg["blocks"]), QUADRANTS, mh.mean, mh.scale, mh.weights, mh.bias, mtemp)
+        mood_head.save(args.out / "mood_head.npz", per_patch=np.bool_(mcfg["per_patch"]))
+        report["mood"] = {"candidates": {k: v[0] for k, v in mres.items()}, "chosen": mchosen, "temperature": round(mtemp, 3), "clips": len(mood_idx)}
+        log(f"mood chosen: {mchosen}; temperature {mtemp:.2f}")
+
+    # ---- embedding
+    emb_report = {}
+    kinds = ("musicnn", "concat", "learned")
+    for kind in kinds:
+        scores = []
+        for test in folds:
+            test_clips = single[test]
+            held = {clips[i].group for i in test_clips}
+            train = np.array([i for i in single if clips[i].group not in held])
+            if kind == "musicnn":
+                emb = np.stack([musicnn_embedding(clips[i]) for i in test_clips])
+            else:
+                proj = fit_projection(clips, train, [clips[i].row["genre"] for i in train], kind)
+                emb = np.stack([project(proj, clips[i]) for i in test_clips])
+            scores.append(precision_at_k(emb, [clips[i].row["genre"] for i in test_clips]))
+        emb_report[kind] = {k: round(float(np.mean([s[k] for s in scores])), 4) for k in scores[0]}
+        log(f"embedding {kind}: {emb_report[kind]}")
+    final_proj = fit_projection(clips, single, single_labels, "learned")
+    final_proj.save(args.out / "embedding_head.npz")
+    report["embedding"] = {"group_folds_single_label": emb_report, "chosen": "learned", "dim": final_proj.dim}
+
+    if args.devset is not None:
+        report["devset"] = devset_report(args.devset, args.devset_cache, final_proj, genre_head, log)
+    args.report.write_text(json.dumps(report, indent=1))
+    log(f"wrote {args.report}")
+    return 0
+
+
+def _calibration(oof, clips, cols, classes, temperature) -> dict:
+    """Mean top share vs accuracy of held-out tracks and patches, at temperature 1 and fitted."""
+    out = {}
+    for name, temp in (("T=1", 1.0), ("fitted", temperature)):
+        top_share, correct, patch_top = [], [], []
+        for head, test_clips, _l, _t in oof:
+            for i in test_clips:
+                p = softmax(head.logits(clips[i].x[:, cols]) / temp)
+                track = p.mean(0)
+                top_share.append(track.max())
+                correct.append(classes[int(track.argmax())] == clips[i].row["genre"])
+                patch_top.append(p.max(1).mean())
+        out[name] = {
+            "mean_top_share": round(float(np.mean(top_share)), 3),
+            "accuracy": round(float(np.mean(correct)), 3),
+            "mean_patch_top_share": round(float(np.mean(patch_top)), 3),
+            "share_of_tracks_with_top_over_0.95": round(float(np.mean(np.array(top_share) > 0.95)), 3),
+        }
+    return out
+
+
+def track_genres(model, clip: Clip) -> np.ndarray:
+    """A clip's genre shares as the runtime computes them (head + the punk split)."""
+    cols = block_columns(ALL_BLOCKS[2:3])  # the AudioSet logits
+    probs = 1 / (1 + np.exp(-clip.x[:, cols]))
+    return model.shares(clip.x[:, block_columns(model.head.blocks)], probs).mean(0)
+
+
+def punk_report(clips: list[Clip], head: Classifier) -> dict:
+    """Punk has no clip: how often the AudioSet-based punk split makes a known genre punk."""
+    from inference.genres import GENRES, GenreModel
+
+    model = GenreModel(head, json.loads((Path(__file__).resolve().parent / "audioset_labels.json").read_text()))
+    near = [c for c in clips if c.row["weak"] == "0" and c.row["genre"] in ("rock", "metal", "pop", "hip-hop", "country", "blues")]
+    tops = [GENRES[int(track_genres(model, c).argmax())] for c in near]
+    return {"clips": len(near), "punk_on_top": tops.count("punk"), "rock_or_metal_clips": sum(c.row["genre"] in ("rock", "metal") for c in near)}
+
+
+def music_report(clips: list[Clip]) -> dict:
+    """How the runtime's music-or-not judges these clips (all music: none may be flagged)."""
+    flagged = [f"{c.row['file']} ({c.music.reason})" for c in clips if not c.music.is_music]
+    evidence = np.array([c.music.music for c in clips])
+    low = np.argsort(evidence)[:3]
+    return {
+        "flagged": flagged,
+        "lowest_music_evidence": {clips[i].row["file"]: round(float(evidence[i]), 3) for i in low},
+        "clips_with_a_silent_patch": int(sum((~voting_patches(c.level_db)).any() for c in clips)),
+    }
+
+
+def devset_report(root: Path, cache: Path, proj: Projection, genre_head: Classifier, log) -> dict:
+    """P@k of the embeddings on the devset's GTZAN rows (never trained on)."""
+    from inference.genres import normalise_label
+
+    clips = load_clips(root, root / "labels.csv", cache, log)
+    gtzan = [c for c in clips if c.row.get("label_set") == "gtzan"]
+    labels = [normalise_label(c.row["label"]) for c in gtzan]
+    out = {"music_or_not": music_report(clips)}
+    out["musicnn"] = precision_at_k(np.stack([musicnn_embedding(c) for c in gtzan]), labels)
+    out["learned"] = precision_at_k(np.stack([project(proj, c) for c in gtzan]), labels)
+    cols = block_columns(genre_head.blocks)
+    pred = [genre_head.classes[int(genre_head.probs(c.x[:, cols]).mean(0).argmax())] for c in gtzan]
+    out["genre_head_top1_gtzan"] = round(float(np.mean([p == t for p, t in zip(pred, labels, strict=True)])), 4)
+    from inference.genres import GENRES, GenreModel
+
+    model = GenreModel(genre_head, json.loads((Path(__file__).resolve().parent / "audioset_labels.json").read_text()))
+    for c in clips:
+        if c.row.get("label") == "punk":
+            shares = track_genres(model, c)
+            out["punk_clip"] = {GENRES[i]: round(float(shares[i]), 3) for i in np.argsort(-shares)[:3]}
+    log(f"devset: {out}")
+    return out
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
