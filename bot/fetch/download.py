@@ -1,6 +1,6 @@
 """A link to a local audio file, within limits (yt-dlp).
 
-Used by ``/classify <link>`` and ``/catalog add <link>`` through ``inference.link_fetcher``, which
+Used by ``/classify <link>`` and ``/catalog add <link>`` through ``bot.fetch.runner``, which
 runs each fetch in a worker process that is killed when its time is up. Everything here is
 synchronous and blocking; the ``progress`` callback runs in the calling thread.
 
@@ -9,7 +9,7 @@ How the limits are enforced
 * **Addresses** (``check_url``): http(s) only; the host is resolved and *every* address it
   resolves to must be public (not private, loopback, link-local, multicast, reserved,
   unspecified, shared/CGNAT, nor an IPv4-mapped / 6to4 / NAT64 form of one), unless
-  ``allow_private``. yt-dlp's only request handler is ours (``inference.fetch_http.GuardedRH``,
+  ``allow_private``. yt-dlp's only request handler is ours (``bot.fetch.http_handler.GuardedRH``,
   installed through YoutubeDL's public ``build_request_director``): every connection it opens is
   made by :meth:`_Session.connect`, which resolves the host, checks every address with the same
   rule and connects to the address it checked. So every request yt-dlp makes is checked right
@@ -94,6 +94,14 @@ from yt_dlp.networking.exceptions import CertificateVerifyError, IncompleteRead
 from yt_dlp.networking.exceptions import HTTPError as _YtdlHTTPError
 from yt_dlp.utils import ContentTooShortError, DownloadCancelled, UnsupportedError
 
+from bot.fetch.http_handler import (
+    DECODED_ENCODINGS,
+    MAX_ENCODING_LAYERS,
+    GuardedResponse,
+    GuardedRH,
+    GuardRefusal,
+    content_encodings,
+)
 from inference.audio import AudioLimits, probe
 from inference.errors import (
     AudioTooLong,
@@ -110,14 +118,6 @@ from inference.errors import (
     NotAudioLink,
     UnsupportedFormat,
     UnsupportedLink,
-)
-from inference.fetch_http import (
-    DECODED_ENCODINGS,
-    MAX_ENCODING_LAYERS,
-    GuardedResponse,
-    GuardedRH,
-    GuardRefusal,
-    content_encodings,
 )
 from inference.formats import AUDIO_EXTENSIONS, CONTAINERS, sniff_format
 
@@ -349,7 +349,7 @@ class _Abort(DownloadCancelled):
 
 class _Session:
     """One fetch's state: the network guard that ``GuardedRH`` asks before every connection and
-    every response body (``inference.fetch_http.Guard``), yt-dlp's hooks and the watchdog."""
+    every response body (``bot.fetch.http_handler.Guard``), yt-dlp's hooks and the watchdog."""
 
     def __init__(self, policy: _AddressPolicy, limits: FetchLimits) -> None:
         self.policy = policy
@@ -433,7 +433,7 @@ class _Session:
             if close:
                 sock.close()
 
-    # the guard GuardedRH asks (inference.fetch_http.Guard)
+    # the guard GuardedRH asks (bot.fetch.http_handler.Guard)
     def refuse(self, error: FetchError, why: str) -> NoReturn:
         """Record the user-facing error and stop the request inside yt-dlp."""
         raise GuardRefusal(f"{why}: {self.record(error)}")

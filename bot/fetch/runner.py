@@ -18,9 +18,15 @@ import asyncio
 import logging
 from pathlib import Path
 
+from bot.fetch.download import (
+    FetchedAudio,
+    FetchLimits,
+    ProgressCallback,
+    fetch_audio,
+    warm_up,
+)
+from bot.fetch.download import download_timeout as _download_timeout
 from inference.errors import FetchError, JobTimeout, WorkerCrashed
-from inference.fetch import FetchedAudio, FetchLimits, ProgressCallback, fetch_audio, warm_up
-from inference.fetch import download_timeout as _download_timeout
 from inference.pool import PoolStats, WorkerPool, report_progress
 
 __all__ = ["KILL_GRACE_S", "LinkFetcher"]

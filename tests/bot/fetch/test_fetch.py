@@ -1,4 +1,4 @@
-"""inference.fetch: real yt-dlp against a local HTTP server (tests/httpserver.py).
+"""bot.fetch: real yt-dlp against a local HTTP server (tests/httpserver.py).
 
 Nothing here talks to anything but 127.0.0.1: an autouse fixture makes every other connect()
 fail the test, and names other than the local ones are answered by a fake resolver.
@@ -20,7 +20,9 @@ from typing import Any
 import pytest
 import yt_dlp
 
-from inference import fetch
+from bot.fetch import FetchedAudio, FetchLimits, check_url, fetch_audio
+from bot.fetch import download as fetch
+from bot.fetch.http_handler import GuardedResponse
 from inference.errors import (
     BlockedAddress,
     DownloadTimeout,
@@ -31,12 +33,10 @@ from inference.errors import (
     NotAudioLink,
     UnsupportedLink,
 )
-from inference.fetch import FetchedAudio, FetchLimits, check_url, fetch_audio
-from inference.fetch_http import GuardedResponse
 from inference.formats import sniff_format
 from tests.httpserver import LocalHTTPServer, http_server_fixture
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 FFMPEG = shutil.which("ffmpeg")
 needs_ffmpeg = pytest.mark.skipif(FFMPEG is None, reason="ffmpeg is not installed")
 

@@ -1,4 +1,4 @@
-"""inference.fetch and the link fetcher against hostile servers: compression bombs, pages that
+"""bot.fetch and the link fetcher against hostile servers: compression bombs, pages that
 take the extractor far past its deadline, playlists that point at local files; and the formats
 a link may bring (HLS served as application/vnd.apple.mpegurl, video with sound).
 
@@ -21,7 +21,8 @@ from typing import Any
 
 import pytest
 
-from inference import fetch
+from bot.fetch import FetchLimits, fetch_audio
+from bot.fetch import download as fetch
 from inference.errors import (
     BlockedAddress,
     DownloadTimeout,
@@ -30,10 +31,9 @@ from inference.errors import (
     NotAudioLink,
     UnsupportedLink,
 )
-from inference.fetch import FetchLimits, fetch_audio
 from tests.httpserver import LocalHTTPServer, http_server_fixture, wait_until
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 LOCAL = FetchLimits(allow_private=True, timeout_s=20)
 MiB = 2**20
 
