@@ -20,9 +20,19 @@ from typing import Any
 import pytest
 import yt_dlp
 
-from bot.fetch import FetchedAudio, FetchLimits, check_url, fetch_audio
-from bot.fetch import download as fetch
+from bot.fetch import (
+    FetchedAudio,
+    FetchLimits,
+    check_url,
+    download,
+    fetch_audio,
+    is_public_address,
+    warm_up,
+)
+from bot.fetch.addresses import AddressPolicy
 from bot.fetch.http_handler import GuardedResponse
+from bot.fetch.session import FetchSession
+from bot.fetch.ytdlp import GuardedYoutubeDL, YtdlpLogger
 from inference.errors import (
     BlockedAddress,
     DownloadTimeout,
@@ -99,7 +109,7 @@ def server(http_server: LocalHTTPServer) -> LocalHTTPServer:
 def warm(server: LocalHTTPServer, tmp_path_factory: pytest.TempPathFactory) -> None:
     """yt-dlp compiles its ~1800 URL patterns once per process (seconds), which would otherwise
     land inside whichever timing test runs first."""
-    fetch.warm_up()
+    warm_up()
     fetch_audio(server.url("solo_trumpet.ogg"), tmp_path_factory.mktemp("warm"), LOCAL)
 
 
@@ -414,9 +424,9 @@ def test_fetch_refuses_loopback_without_allow_private(
     assert server.requests == []
 
 
-def _only_local_server_allowed() -> fetch._AddressPolicy:
+def _only_local_server_allowed() -> AddressPolicy:
     # allow_private=False, except the local test server itself: anything else private is refused.
-    return fetch._AddressPolicy(allow_private=False, also_allowed=frozenset({LOOPBACK}))
+    return AddressPolicy(allow_private=False, also_allowed=frozenset({LOOPBACK}))
 
 
 @pytest.mark.parametrize(
@@ -432,7 +442,7 @@ def test_redirect_to_a_blocked_address_is_refused(
 ) -> None:
     url = server.url("_/redirect", to=target.format(port=server.port))
     with pytest.raises(BlockedAddress):
-        fetch._fetch_audio(
+        download._fetch_audio(
             url,
             tmp_path / "out",
             FetchLimits(),
@@ -446,7 +456,7 @@ def test_redirect_to_a_blocked_address_is_refused(
 
 def test_redirect_hop_is_checked_at_connect_time(server: LocalHTTPServer, tmp_path: Path) -> None:
     # The same first hop to an allowed file works under that policy: only the target differs.
-    [audio] = fetch._fetch_audio(
+    [audio] = download._fetch_audio(
         server.url("_/redirect", to="/solo_trumpet.ogg"),
         tmp_path / "out",
         FetchLimits(),
@@ -462,7 +472,7 @@ def test_page_embedding_a_blocked_address_is_refused(
 ) -> None:
     url = server.url("_/page", audio=f"http://127.0.0.2:{server.port}/solo_trumpet.ogg")
     with pytest.raises(BlockedAddress):
-        fetch._fetch_audio(
+        download._fetch_audio(
             url,
             tmp_path / "out",
             FetchLimits(),
@@ -500,7 +510,7 @@ def test_a_response_that_bypassed_the_guard_is_refused(
     # Simulate a yt-dlp release that no longer builds its handlers through the public
     # build_request_director: its stock handlers would answer, unguarded. Refused.
     monkeypatch.setattr(
-        fetch._GuardedYoutubeDL, "build_request_director", yt_dlp.YoutubeDL.build_request_director
+        GuardedYoutubeDL, "build_request_director", yt_dlp.YoutubeDL.build_request_director
     )
     with pytest.raises(FetchError) as info:
         _fetch(server.url("solo_trumpet.ogg"), tmp_path)
@@ -512,8 +522,8 @@ def test_a_response_that_bypassed_the_guard_is_refused(
     "url", ["file:///etc/passwd", "data:audio/ogg;base64,T2dnUw==", "ftp://127.0.0.1/x.ogg"]
 )
 def test_only_the_guarded_handler_talks_to_the_network(server: LocalHTTPServer, url: str) -> None:
-    session = fetch._Session(fetch._AddressPolicy(allow_private=True), LOCAL)
-    with fetch._GuardedYoutubeDL({"quiet": True, "logger": fetch._YtdlpLogger()}, session) as ydl:
+    session = FetchSession(AddressPolicy(allow_private=True), LOCAL)
+    with GuardedYoutubeDL({"quiet": True, "logger": YtdlpLogger()}, session) as ydl:
         with ydl.urlopen(server.url("solo_trumpet.ogg")) as response:
             assert isinstance(response, GuardedResponse)
             assert response.read() == (server.root / "solo_trumpet.ogg").read_bytes()
@@ -551,7 +561,7 @@ def test_only_the_guarded_handler_talks_to_the_network(server: LocalHTTPServer, 
     ],
 )
 def test_is_public_address(ip: str, public: bool) -> None:
-    assert fetch.is_public_address(ipaddress.ip_address(ip)) is public
+    assert is_public_address(ipaddress.ip_address(ip)) is public
 
 
 # -- limits ---------------------------------------------------------------------------------------
@@ -641,7 +651,7 @@ def test_default_limits_and_their_messages() -> None:
         limits.max_playlist_items,
         limits.allow_private,
     ) == (50 * 2**20, 1200, 60, 25, False)
-    session = fetch._Session(fetch._AddressPolicy(), limits)
+    session = FetchSession(AddressPolicy(), limits)
     assert "50 MB" in str(session.too_large_error())
     assert "20 min" in str(session.too_long_error())
     assert "1 min" in str(session.timeout_error())
@@ -729,7 +739,7 @@ def test_long_audio_within_the_limit_is_fine(server: LocalHTTPServer, tmp_path: 
 
 
 def test_match_filter_refuses_declared_limits() -> None:
-    session = fetch._Session(fetch._AddressPolicy(), FetchLimits(max_duration_s=600))
+    session = FetchSession(AddressPolicy(), FetchLimits(max_duration_s=600))
     assert session.match_filter({"duration": 300}) is None
     assert session.match_filter({"duration": 3600}) is not None
     assert session.match_filter({"live_status": "is_live"}) is not None

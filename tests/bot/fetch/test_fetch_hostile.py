@@ -21,8 +21,8 @@ from typing import Any
 
 import pytest
 
-from bot.fetch import FetchLimits, fetch_audio
-from bot.fetch import download as fetch
+from bot.fetch import FetchLimits, download, fetch_audio, warm_up
+from bot.fetch.addresses import AddressPolicy
 from inference.errors import (
     BlockedAddress,
     DownloadTimeout,
@@ -113,7 +113,7 @@ def test_gzip_inside_gzip_bomb_is_stopped_while_it_streams(
     headers = {"Content-Type": ctype, "Content-Encoding": "gzip, gzip"}
     url = server.static(f"/bomb-{ctype[:4]}", bomb, headers)
     limits = FetchLimits(allow_private=True, timeout_s=20, max_bytes=8 * MiB)
-    fetch.warm_up()  # yt-dlp's one-time start-up, outside the measurement (and much faster)
+    warm_up()  # yt-dlp's one-time start-up, outside the measurement (and much faster)
     raised, peak = _peak_traced(lambda: _fetch(url, tmp_path, limits))
     # Refused with a clear message once the decoded bytes pass the cap (a page's smaller cap
     # for HTML), and at no time holding more than a sliver of the 512 MiB in memory.
@@ -287,9 +287,9 @@ def test_hls_segments_are_checked_like_any_connection(
         "/hls/blocked.m3u8", blocked.encode(), {"Content-Type": "application/x-mpegurl"}
     )
     loopback = ipaddress.ip_address("127.0.0.1")  # the test server, and nothing else private
-    policy = fetch._AddressPolicy(allow_private=False, also_allowed=frozenset({loopback}))
+    policy = AddressPolicy(allow_private=False, also_allowed=frozenset({loopback}))
     with pytest.raises(BlockedAddress):
-        fetch._fetch_audio(
+        download._fetch_audio(
             url,
             tmp_path / "out",
             FetchLimits(timeout_s=20),
