@@ -31,9 +31,9 @@ from inference.errors import (
     NotAudioLink,
     UnsupportedLink,
 )
+from tests.bot.fetch.helpers import FIXTURES, leftovers
 from tests.httpserver import LocalHTTPServer, http_server_fixture, wait_until
 
-FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 LOCAL = FetchLimits(allow_private=True, timeout_s=20)
 MiB = 2**20
 
@@ -84,11 +84,6 @@ def _fetch(url: str, tmp_path: Path, limits: FetchLimits = LOCAL, **kw: Any) -> 
     return fetch_audio(url, tmp_path / "out", limits, **kw)
 
 
-def _leftovers(tmp_path: Path) -> list[str]:
-    out = tmp_path / "out"
-    return sorted(p.name for p in out.iterdir()) if out.exists() else []
-
-
 # -- compression bombs ----------------------------------------------------------------------------
 
 
@@ -120,7 +115,7 @@ def test_gzip_inside_gzip_bomb_is_stopped_while_it_streams(
     assert isinstance(raised, DownloadTooLarge), raised
     assert ("web page" in str(raised)) == ctype.startswith("text/html")
     assert peak < 48 * MiB, f"{peak / MiB:.0f} MiB"
-    assert _leftovers(tmp_path) == []
+    assert leftovers(tmp_path) == []
 
 
 def test_compressed_pages_still_work(server: LocalHTTPServer, tmp_path: Path) -> None:
@@ -178,7 +173,7 @@ def test_encodings_that_cannot_be_bounded_are_refused(
     )
     with pytest.raises(FetchError, match="compressed file I can't unpack"):
         _fetch(url, tmp_path)
-    assert _leftovers(tmp_path) == []
+    assert leftovers(tmp_path) == []
 
 
 # -- pages that keep the extractor busy ----------------------------------------------------------
@@ -297,7 +292,7 @@ def test_hls_segments_are_checked_like_any_connection(
             progress=None,
             policy=policy,
         )
-    assert _leftovers(tmp_path) == []
+    assert leftovers(tmp_path) == []
 
 
 def test_hls_segment_naming_a_local_file_is_never_read(
@@ -312,7 +307,7 @@ def test_hls_segment_naming_a_local_file_is_never_read(
     )
     with pytest.raises(FetchError):
         _fetch(url, tmp_path)
-    assert _leftovers(tmp_path) == []
+    assert leftovers(tmp_path) == []
 
 
 def test_a_playlist_disguised_as_mp3_is_not_audio(server: LocalHTTPServer, tmp_path: Path) -> None:
@@ -328,7 +323,7 @@ def test_a_playlist_disguised_as_mp3_is_not_audio(server: LocalHTTPServer, tmp_p
     url = server.static("/disguised.mp3", body, {"Content-Type": "audio/mpeg"})
     with pytest.raises(NotAudioLink, match="HLS/M3U playlist"):
         _fetch(url, tmp_path)
-    assert _leftovers(tmp_path) == []
+    assert leftovers(tmp_path) == []
 
 
 def test_video_with_sound_is_fetched_and_without_is_named(
