@@ -26,8 +26,8 @@ HEALTH_MAX_AGE_S = 90.0
 async def make_services(settings: Settings):  # -> EarwormService
     """The application service for the bot, configured from ``settings``."""
     from bot.engine import EngineConfig
+    from bot.fetch import FetchLimits
     from bot.service import EarwormService
-    from inference.fetch import FetchLimits
 
     return await EarwormService.open(
         settings.database_path,

@@ -21,11 +21,10 @@ from urllib.parse import urlsplit
 
 from bot.convert import analysis_to_record, record_to_analysis
 from bot.engine import AnalysisEngine, EngineConfig
+from bot.fetch import FetchedAudio, FetchLimits, LinkFetcher
 from bot.inflight import InFlight
 from inference.analysis import content_hash, model_version
 from inference.errors import EarwormError
-from inference.fetch import FetchedAudio, FetchLimits
-from inference.link_fetcher import LinkFetcher
 from inference.recommend import (
     Catalog,
     PartyPlaylist,

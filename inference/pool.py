@@ -22,13 +22,15 @@ timeout, shutdown), so a killed worker's copy of an upload never outlives it (in
 A job may report progress while it runs: it calls :func:`report_progress` with a small picklable
 value, which reaches the ``on_progress`` callback given to :meth:`WorkerPool.submit`, on the
 event loop, in order (link downloads use this for their progress bar).
+
+The worker's side (its main loop, progress reports, how replies are packed) is
+``inference.pool_worker``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
-import contextlib
 import itertools
 import logging
 import math
@@ -39,7 +41,6 @@ import pickle
 import signal
 import threading
 import time
-import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from multiprocessing.context import BaseContext
@@ -47,158 +48,24 @@ from typing import Any
 
 from inference import scratch
 from inference.errors import JobError, JobTimeout, PoolBusy, PoolClosed, WorkerCrashed
+from inference.pool_worker import (
+    THREAD_ENV_VARS,
+    cpu_count,
+    decode_reply,
+    error_line,
+    ping,
+    report_progress,
+    unpack_exception,
+    worker_main,
+    worker_threads,
+)
 
 __all__ = ["PoolStats", "WorkerPool", "report_progress", "worker_threads"]
 
 logger = logging.getLogger(__name__)
 
-_THREAD_ENV_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 _SHUTDOWN = "the analysis was cancelled: the bot is shutting down"
-_worker_threads: int | None = None  # set in worker processes only
-_progress_sink: Callable[[Any], None] | None = None  # set in a worker while it runs a job
 _environ_lock = threading.Lock()  # os.environ is patched while a worker is being spawned
-
-
-def worker_threads() -> int:
-    """Threads this worker may use for compute (pass it to ``intra_op_num_threads``).
-
-    In a pool worker: the pool's ``threads_per_worker``; elsewhere: the usable CPU count.
-    """
-    return _worker_threads or _cpu_count()
-
-
-def _cpu_count() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
-
-
-# --------------------------------------------------------------------------- worker side
-
-
-def _pack_exception(exc: BaseException) -> tuple[bytes | None, str, str]:
-    """(pickled exception or None, "Type: message", formatted traceback) for the parent."""
-    text = "".join(traceback.format_exception(exc))
-    blob = None
-    if isinstance(exc, Exception):  # never re-raise SystemExit & co. in the parent
-        try:
-            blob = pickle.dumps(exc)
-            pickle.loads(blob)  # some exceptions pickle but cannot be rebuilt
-        except Exception:
-            blob = None
-    return blob, _summary(exc), text
-
-
-def report_progress(event: Any) -> None:
-    """From inside a job: send ``event`` (small, picklable) to the job's ``on_progress``
-    callback in the parent. Does nothing outside a pool worker or when nobody listens."""
-    sink = _progress_sink
-    if sink is not None:
-        with contextlib.suppress(Exception):  # best effort: never fail the job over it
-            sink(event)
-
-
-def _watch_parent(parent_pid: int) -> None:
-    """Exit (no cleanup needed) as soon as the parent is gone, so no worker is orphaned."""
-    while os.getppid() == parent_pid:
-        time.sleep(0.5)
-    os._exit(1)
-
-
-def _worker_main(
-    conn: multiprocessing.connection.Connection, setup: bytes, threads: int, tmpdir: str
-) -> None:
-    """A worker process: initialise, report ready, then run jobs until told to stop."""
-    global _worker_threads, _progress_sink
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's business
-    for var in _THREAD_ENV_VARS:
-        os.environ[var] = str(threads)
-    scratch.use_as_temp(tmpdir)  # the parent deletes it after our death, however we die
-    _worker_threads = threads
-    threading.Thread(target=_watch_parent, args=(os.getppid(),), daemon=True).start()
-    try:
-        initializer, initargs = pickle.loads(setup)  # imports the initializer's module now
-        if initializer is not None:
-            initializer(*initargs)
-    except BaseException as exc:
-        conn.send_bytes(pickle.dumps(("init_error", _pack_exception(exc))))
-        return
-    conn.send_bytes(pickle.dumps(("ready", os.getpid())))
-    send_lock = threading.Lock()
-    while True:
-        try:
-            message = pickle.loads(conn.recv_bytes())
-        except (EOFError, OSError):  # parent gone
-            return
-        if message is None:  # graceful stop
-            return
-        job_id, payload = message
-        try:
-            fn, args, kwargs = pickle.loads(payload)
-
-            def _progress_sink(event: Any, job_id: int = job_id) -> None:  # (a global)
-                blob = pickle.dumps(("progress", (job_id, pickle.dumps(event))))
-                with send_lock:  # a job may report from any of its threads
-                    conn.send_bytes(blob)
-
-            try:
-                result = fn(*args, **kwargs)
-            finally:
-                _progress_sink = None
-            try:
-                reply = (job_id, True, pickle.dumps(result, pickle.HIGHEST_PROTOCOL))
-            except Exception as exc:
-                err = JobError(f"the job's result could not be sent back: {_summary(exc)}")
-                reply = (job_id, False, _pack_exception(err))
-        except BaseException as exc:
-            reply = (job_id, False, _pack_exception(exc))
-        try:
-            with send_lock:
-                conn.send_bytes(pickle.dumps(("done", reply)))
-        except OSError:  # parent gone
-            return
-
-
-# --------------------------------------------------------------------------- parent side
-
-
-class _RemoteTraceback(Exception):
-    """Carries the worker's traceback as the ``__cause__`` of a re-raised job exception."""
-
-    def __init__(self, tb: str) -> None:
-        super().__init__(tb)
-        self.tb = tb
-
-    def __str__(self) -> str:
-        return f"\n--- traceback in the worker process ---\n{self.tb}"
-
-
-def _unpack_exception(packed: tuple[bytes | None, str, str], wrap: str | None = None) -> Exception:
-    """Rebuild a worker exception: the same type when possible, else a ``JobError``."""
-    blob, summary, tb = packed
-    exc: Exception | None = None
-    if blob is not None and wrap is None:
-        try:
-            exc = pickle.loads(blob)
-        except Exception:
-            exc = None
-    if exc is None:
-        exc = JobError(f"{wrap or 'the analysis job failed'}: {summary}")
-    exc.__cause__ = _RemoteTraceback(tb)
-    return exc
-
-
-def _decode_reply(job_id: int, ok: bool, body: Any) -> tuple[int, bool, Any]:
-    """(job id, ok, result or exception to raise) from a worker's reply; runs off the loop."""
-    try:
-        return job_id, ok, pickle.loads(body) if ok else _unpack_exception(body)
-    except Exception as exc:
-        return job_id, False, JobError(f"the job's result could not be read: {_summary(exc)}")
-
-
-def _summary(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}"
 
 
 def _describe_exit(code: int | None) -> str:
@@ -212,10 +79,6 @@ def _describe_exit(code: int | None) -> str:
         oom = " (possibly out of memory)" if code == -signal.SIGKILL else ""
         return f"killed by signal {name}{oom}"
     return f"exit code {code}"
-
-
-def _ping() -> int:
-    return os.getpid()
 
 
 @dataclass(eq=False)
@@ -288,7 +151,7 @@ class WorkerPool:
         self.workers = workers
         self.job_timeout_s = job_timeout_s
         self.max_queue = max_queue
-        self.threads_per_worker = threads_per_worker or max(1, _cpu_count() // workers)
+        self.threads_per_worker = threads_per_worker or max(1, cpu_count() // workers)
         self.start_timeout_s = start_timeout_s
         self.scratch_dir = scratch_dir  # where the pool's temp folder goes (None: the system's)
         self._scratch: str | None = None
@@ -405,7 +268,7 @@ class WorkerPool:
         try:
             payload = pickle.dumps((fn, args, kwargs), pickle.HIGHEST_PROTOCOL)
         except Exception as exc:
-            raise JobError(f"job {name} cannot be sent to a worker: {_summary(exc)}") from exc
+            raise JobError(f"job {name} cannot be sent to a worker: {error_line(exc)}") from exc
         timeout_s = timeout_s or self.job_timeout_s
         future = self._loop.create_future()
         job = _Job(next(self._ids), name, payload, timeout_s, future, on_progress)
@@ -417,7 +280,7 @@ class WorkerPool:
             self._cancel(job)
             raise
 
-    async def warmup(self, fn: Callable[..., Any] = _ping, *args: Any) -> list[Any]:
+    async def warmup(self, fn: Callable[..., Any] = ping, *args: Any) -> list[Any]:
         """Run ``fn(*args)`` once per worker (e.g. one inference to allocate buffers); return the
         results. With all workers idle each call lands on a different worker."""
         return list(await asyncio.gather(*(self.submit(fn, *args) for _ in range(self.workers))))
@@ -507,7 +370,7 @@ class WorkerPool:
         parent_conn, child_conn = self._ctx.Pipe()
         tmpdir = scratch.make_worker_folder(self._scratch)
         process = self._ctx.Process(
-            target=_worker_main,
+            target=worker_main,
             args=(child_conn, self._setup, self.threads_per_worker, tmpdir),
             name="earworm-worker",
             daemon=True,
@@ -544,11 +407,11 @@ class WorkerPool:
 
     def _start_process(self, process: multiprocessing.process.BaseProcess) -> None:
         """Start ``process`` with the thread limits already in its environment (a spawned
-        interpreter re-imports ``__main__`` before ``_worker_main`` runs; if that imports numpy,
+        interpreter re-imports ``__main__`` before ``worker_main`` runs; if that imports numpy,
         its BLAS reads them then)."""
         with _environ_lock:
-            saved = {var: os.environ.get(var) for var in _THREAD_ENV_VARS}
-            os.environ.update(dict.fromkeys(_THREAD_ENV_VARS, str(self.threads_per_worker)))
+            saved = {var: os.environ.get(var) for var in THREAD_ENV_VARS}
+            os.environ.update(dict.fromkeys(THREAD_ENV_VARS, str(self.threads_per_worker)))
             try:
                 process.start()
             finally:
@@ -589,11 +452,11 @@ class WorkerPool:
                 if message[0] == "progress":
                     self._post(self._on_progress, w, *message[1])
                 elif message[0] == "done":
-                    self._post(self._on_done, w, *_decode_reply(*message[1]))
+                    self._post(self._on_done, w, *decode_reply(*message[1]))
                 elif message[0] == "ready":
                     self._post(self._on_ready, w, None)
                 else:
-                    error = _unpack_exception(message[1], "a worker's initializer failed")
+                    error = unpack_exception(message[1], "a worker's initializer failed")
                     self._post(self._on_ready, w, error)
         finally:
             w.process.join()  # reap: no zombies

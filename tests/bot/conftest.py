@@ -92,8 +92,8 @@ async def running_bot(
 async def earworm_service(tmp_path: Path) -> AsyncIterator[Any]:
     """The real application service: a SQLite file in tmp_path and 2 analysis workers."""
     from bot.engine import EngineConfig
+    from bot.fetch import FetchLimits
     from bot.service import EarwormService
-    from inference.fetch import FetchLimits
 
     service = await EarwormService.open(
         tmp_path / "earworm.db",

@@ -142,8 +142,8 @@ async def test_a_big_page_through_the_real_bot_gets_a_summary_within_limits(
     fake_discord, running_bot, tmp_path
 ):
     from bot.engine import EngineConfig
+    from bot.fetch import FetchLimits
     from bot.service import EarwormService
-    from inference.fetch import FetchLimits
 
     fake: FakeDiscord = fake_discord
     guild = fake.guild()

@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 
 from bot.engine import EngineConfig
+from bot.fetch import FetchLimits
 from bot.service import HISTORY_NOT_SAVED, EarwormService
-from inference.fetch import FetchLimits
 from tests.bot.test_e2e_likes import classify, reply_to
 from tests.fake_discord import FakeDiscord
 from tests.fake_discord.seed import seed_catalog

@@ -18,9 +18,10 @@ import asyncio
 import logging
 from pathlib import Path
 
+from bot.fetch.download import fetch_audio
+from bot.fetch.limits import FetchedAudio, FetchLimits, ProgressCallback, download_timeout
+from bot.fetch.ytdlp import warm_up
 from inference.errors import FetchError, JobTimeout, WorkerCrashed
-from inference.fetch import FetchedAudio, FetchLimits, ProgressCallback, fetch_audio, warm_up
-from inference.fetch import download_timeout as _download_timeout
 from inference.pool import PoolStats, WorkerPool, report_progress
 
 __all__ = ["KILL_GRACE_S", "LinkFetcher"]
@@ -74,7 +75,7 @@ class LinkFetcher:
             )
         except JobTimeout:
             log.warning("fetch of %s overran its deadline: its worker was killed", url)
-            raise _download_timeout(self.limits) from None
+            raise download_timeout(self.limits) from None
         except WorkerCrashed as exc:
             log.warning("fetch worker crashed on %s: %s", url, exc)
             raise FetchError("The downloader stopped unexpectedly on that link.") from None

@@ -1,4 +1,4 @@
-"""inference.fetch and the link fetcher against hostile servers: compression bombs, pages that
+"""bot.fetch and the link fetcher against hostile servers: compression bombs, pages that
 take the extractor far past its deadline, playlists that point at local files; and the formats
 a link may bring (HLS served as application/vnd.apple.mpegurl, video with sound).
 
@@ -21,7 +21,8 @@ from typing import Any
 
 import pytest
 
-from inference import fetch
+from bot.fetch import FetchLimits, download, fetch_audio, warm_up
+from bot.fetch.addresses import AddressPolicy
 from inference.errors import (
     BlockedAddress,
     DownloadTimeout,
@@ -30,10 +31,9 @@ from inference.errors import (
     NotAudioLink,
     UnsupportedLink,
 )
-from inference.fetch import FetchLimits, fetch_audio
+from tests.bot.fetch.helpers import FIXTURES, leftovers
 from tests.httpserver import LocalHTTPServer, http_server_fixture, wait_until
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 LOCAL = FetchLimits(allow_private=True, timeout_s=20)
 MiB = 2**20
 
@@ -84,11 +84,6 @@ def _fetch(url: str, tmp_path: Path, limits: FetchLimits = LOCAL, **kw: Any) -> 
     return fetch_audio(url, tmp_path / "out", limits, **kw)
 
 
-def _leftovers(tmp_path: Path) -> list[str]:
-    out = tmp_path / "out"
-    return sorted(p.name for p in out.iterdir()) if out.exists() else []
-
-
 # -- compression bombs ----------------------------------------------------------------------------
 
 
@@ -113,14 +108,14 @@ def test_gzip_inside_gzip_bomb_is_stopped_while_it_streams(
     headers = {"Content-Type": ctype, "Content-Encoding": "gzip, gzip"}
     url = server.static(f"/bomb-{ctype[:4]}", bomb, headers)
     limits = FetchLimits(allow_private=True, timeout_s=20, max_bytes=8 * MiB)
-    fetch.warm_up()  # yt-dlp's one-time start-up, outside the measurement (and much faster)
+    warm_up()  # yt-dlp's one-time start-up, outside the measurement (and much faster)
     raised, peak = _peak_traced(lambda: _fetch(url, tmp_path, limits))
     # Refused with a clear message once the decoded bytes pass the cap (a page's smaller cap
     # for HTML), and at no time holding more than a sliver of the 512 MiB in memory.
     assert isinstance(raised, DownloadTooLarge), raised
     assert ("web page" in str(raised)) == ctype.startswith("text/html")
     assert peak < 48 * MiB, f"{peak / MiB:.0f} MiB"
-    assert _leftovers(tmp_path) == []
+    assert leftovers(tmp_path) == []
 
 
 def test_compressed_pages_still_work(server: LocalHTTPServer, tmp_path: Path) -> None:
@@ -178,7 +173,7 @@ def test_encodings_that_cannot_be_bounded_are_refused(
     )
     with pytest.raises(FetchError, match="compressed file I can't unpack"):
         _fetch(url, tmp_path)
-    assert _leftovers(tmp_path) == []
+    assert leftovers(tmp_path) == []
 
 
 # -- pages that keep the extractor busy ----------------------------------------------------------
@@ -287,9 +282,9 @@ def test_hls_segments_are_checked_like_any_connection(
         "/hls/blocked.m3u8", blocked.encode(), {"Content-Type": "application/x-mpegurl"}
     )
     loopback = ipaddress.ip_address("127.0.0.1")  # the test server, and nothing else private
-    policy = fetch._AddressPolicy(allow_private=False, also_allowed=frozenset({loopback}))
+    policy = AddressPolicy(allow_private=False, also_allowed=frozenset({loopback}))
     with pytest.raises(BlockedAddress):
-        fetch._fetch_audio(
+        download._fetch_audio(
             url,
             tmp_path / "out",
             FetchLimits(timeout_s=20),
@@ -297,7 +292,7 @@ def test_hls_segments_are_checked_like_any_connection(
             progress=None,
             policy=policy,
         )
-    assert _leftovers(tmp_path) == []
+    assert leftovers(tmp_path) == []
 
 
 def test_hls_segment_naming_a_local_file_is_never_read(
@@ -312,7 +307,7 @@ def test_hls_segment_naming_a_local_file_is_never_read(
     )
     with pytest.raises(FetchError):
         _fetch(url, tmp_path)
-    assert _leftovers(tmp_path) == []
+    assert leftovers(tmp_path) == []
 
 
 def test_a_playlist_disguised_as_mp3_is_not_audio(server: LocalHTTPServer, tmp_path: Path) -> None:
@@ -328,7 +323,7 @@ def test_a_playlist_disguised_as_mp3_is_not_audio(server: LocalHTTPServer, tmp_p
     url = server.static("/disguised.mp3", body, {"Content-Type": "audio/mpeg"})
     with pytest.raises(NotAudioLink, match="HLS/M3U playlist"):
         _fetch(url, tmp_path)
-    assert _leftovers(tmp_path) == []
+    assert leftovers(tmp_path) == []
 
 
 def test_video_with_sound_is_fetched_and_without_is_named(

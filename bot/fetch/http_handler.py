@@ -2,7 +2,7 @@
 
 yt-dlp's public networking interface is :class:`yt_dlp.networking.RequestHandler`: a class
 whose ``_send(request)`` turns a ``Request`` into a ``Response``. ``GuardedRH`` implements it on
-``http.client`` so that the fetch (``inference.fetch``) decides everything that matters:
+``http.client`` so that the fetch (``bot.fetch``) decides everything that matters:
 
 * **Where it connects.** Every connection, the first request and each redirect hop alike, is
   opened by the guard (``Guard.connect``): it resolves the host, refuses the request if any
