@@ -36,6 +36,7 @@ from inference.fetch_http import GuardedResponse
 from inference.formats import sniff_format
 from tests.httpserver import LocalHTTPServer, http_server_fixture
 
+pytestmark = pytest.mark.links  # the link tests: `make upgrade-ytdlp` runs them after an upgrade
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 FFMPEG = shutil.which("ffmpeg")
 needs_ffmpeg = pytest.mark.skipif(FFMPEG is None, reason="ffmpeg is not installed")

@@ -33,6 +33,7 @@ from inference.errors import (
 from inference.fetch import FetchLimits, fetch_audio
 from tests.httpserver import LocalHTTPServer, http_server_fixture, wait_until
 
+pytestmark = pytest.mark.links  # the link tests: `make upgrade-ytdlp` runs them after an upgrade
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 LOCAL = FetchLimits(allow_private=True, timeout_s=20)
 MiB = 2**20
