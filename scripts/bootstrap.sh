@@ -3,7 +3,7 @@
 # ffmpeg (system package, when missing) and a virtual environment with the project.
 # Dependencies come from the lock files, exact versions with their hashes checked:
 # requirements.lock, or requirements-dev.lock when the extras include dev. Other extras (bench,
-# keybench, export, train) are not locked: they are added on top, keeping the locked versions.
+# keybench, export, ...) are not locked: they are added on top, keeping the locked versions.
 # Usage: scripts/bootstrap.sh [extras]   e.g. scripts/bootstrap.sh dev
 set -euo pipefail
 cd "$(dirname "$0")/.."
