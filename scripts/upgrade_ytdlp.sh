@@ -10,7 +10,7 @@ venv="${VENV:-.venv}"
 [ -x "$venv/bin/uv" ] || scripts/bootstrap.sh dev
 
 old="$(sed -n 's/^ *"yt-dlp==\([^"]*\)".*/\1/p' pyproject.toml)"
-new="${1:-$(echo yt-dlp | "$venv/bin/uv" pip compile - --quiet --no-header --no-annotate --python-version 3.11 | sed -n 's/^yt-dlp==//p')}"
+new="${1:-$(echo yt-dlp | "$venv/bin/uv" pip compile - --quiet --no-header --no-annotate --refresh-package yt-dlp --python-version 3.11 | sed -n 's/^yt-dlp==//p')}"
 if [ -z "$old" ] || [ -z "$new" ]; then
   echo "upgrade-ytdlp: could not read the pinned (${old:-?}) or the newest (${new:-?}) yt-dlp version" >&2
   exit 1
