@@ -31,7 +31,7 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
-from inference.pool import _cpu_count as usable_cpus  # the one CPU count (affinity-aware)
+from inference.pool import worker_threads  # outside a pool worker: the usable CPU count
 
 if TYPE_CHECKING:
     from pydantic_core import ErrorDetails
@@ -61,8 +61,8 @@ class ConfigError(ValueError):
 
 
 def default_workers() -> int:
-    """The CPUs this process may use (the pool's affinity-aware count), clamped to 1..64."""
-    return max(1, min(64, usable_cpus()))
+    """The CPUs this process may use (the pool's one, affinity-aware count), clamped to 1..64."""
+    return max(1, min(64, worker_threads()))
 
 
 # ---------------------------------------------------------------------- parsers
