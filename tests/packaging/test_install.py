@@ -19,6 +19,8 @@ from pathlib import Path
 
 import pytest
 
+from inference.analysis import model_version
+
 REPO = Path(__file__).resolve().parents[2]
 #: Left out of the copy the wheel is built from: environments, build output, VCS data, the tests.
 NOT_SOURCES = (".venv", ".git", "data", "tests", "build", "dist", "*.egg-info", "__pycache__", ".*_cache")
@@ -89,5 +91,6 @@ def test_demo_and_analyze_run_from_another_directory(installed: Path, tmp_path: 
     clip = tmp_path / "song.ogg"
     shutil.copy(Path(package).parent / "demo_clips" / "vibe_ace.ogg", clip)
     analysis = json.loads(run([str(installed / "earworm"), "analyze", clip.name, "--json"], cwd=tmp_path, env=env).stdout)
-    assert analysis["is_music"] and next(iter(analysis["genres"])) == "jazz"
+    assert analysis["model_version"] == model_version()  # the very model files of this checkout
+    assert analysis["is_music"] and "jazz" in list(analysis["genres"])[:3]
     assert analysis["coverage"]["duration_s"] == pytest.approx(61.5, abs=0.5)
