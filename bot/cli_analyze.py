@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 
 from inference.analysis import Analyzer
+from inference.pool import worker_threads
 
 
 def run_analyze(args: argparse.Namespace) -> int:
     path = Path(args.file)
     if not path.is_file():
         raise FileNotFoundError(2, "no such file", str(path))
-    analysis = Analyzer.load(threads=os.cpu_count() or 1).analyze(path)
+    analysis = Analyzer.load(threads=worker_threads()).analyze(path)
     if args.chart:
         from bot.chart import genre_timeline_png
 

@@ -71,10 +71,11 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
 
 def _run(command: Callable[[argparse.Namespace, object], Awaitable[int]], args: argparse.Namespace) -> int:
     async def main() -> int:
+        from bot.config import default_workers
         from bot.engine import EngineConfig
         from bot.service import EarwormService
 
-        workers = getattr(args, "workers", None) or os.cpu_count() or 1
+        workers = getattr(args, "workers", None) or default_workers()
         service = await EarwormService.open(args.db, EngineConfig(workers=workers, max_queue=1024))
         try:
             return await command(args, service)

@@ -6,13 +6,13 @@ import argparse
 import asyncio
 import csv
 import json
-import os
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
+from bot.config import default_workers
 from bot.engine import AnalysisEngine, EngineConfig
 from inference.errors import EarwormError
 from inference.evaluate import accuracy_report, precision_at_k, timing_summary
@@ -50,7 +50,7 @@ def run_eval(args: argparse.Namespace) -> int:
     if not rows:
         raise EarwormError("no rows to evaluate (check --labels and --where)")
     t0 = time.perf_counter()
-    results = asyncio.run(analyse_all(directory, rows, args.workers or os.cpu_count() or 1))
+    results = asyncio.run(analyse_all(directory, rows, args.workers or default_workers()))
     wall = time.perf_counter() - t0
 
     ok = [(f, normalise_label(label), r) for (f, label), r in zip(rows, results, strict=True) if not isinstance(r, BaseException)]

@@ -31,13 +31,7 @@ async def make_services(settings: Settings):  # -> EarwormService
 
     return await EarwormService.open(
         settings.database_path,
-        EngineConfig(
-            workers=settings.workers,
-            job_timeout_s=settings.job_timeout_s,
-            max_queue=settings.max_queue,
-            max_bytes=max(settings.max_attachment_bytes, settings.max_download_bytes),
-            max_duration_s=settings.max_duration_s,
-        ),
+        EngineConfig.from_settings(settings),
         FetchLimits(
             max_bytes=settings.max_download_bytes,
             max_duration_s=settings.max_duration_s,

@@ -1,27 +1,40 @@
-"""Configuration from the environment (and an optional ``.env`` file).
+"""Configuration from the environment (and an optional ``.env`` file), with pydantic-settings.
 
 Every setting has an environment variable, ``EARWORM_<FIELD NAME>`` in upper case, except the bot
-token, which is ``DISCORD_TOKEN``. Values are validated when the settings are loaded; all problems
+token, which is ``DISCORD_TOKEN``. :meth:`Settings.from_env` reads and validates them; all problems
 are collected into one :class:`ConfigError`, one line per variable::
 
     EARWORM_WORKERS: must be a whole number from 1 to 64, got 'abc'
 
 The real environment wins over ``.env``. An empty value counts as unset (the default applies).
+``Settings(...)`` itself reads nothing: it holds what it is given and the defaults for the rest,
+which are the one place the defaults live (the engine's come from here too, ``bot.engine``).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import difflib
 import logging
 import math
 import os
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Annotated, Any
 from urllib.parse import urlsplit
+
+from pydantic import BeforeValidator, Field, ValidationError
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+from inference.pool import worker_threads  # outside a pool worker: the usable CPU count
+
+if TYPE_CHECKING:
+    from pydantic_core import ErrorDetails
 
 log = logging.getLogger(__name__)
 
@@ -48,130 +61,8 @@ class ConfigError(ValueError):
 
 
 def default_workers() -> int:
-    """The CPUs this process may use (affinity-aware), clamped to 1..64."""
-    try:
-        n = len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        n = os.cpu_count() or 1
-    return max(1, min(64, n))
-
-
-@dataclass(frozen=True)
-class Settings:
-    """Everything configurable about Earworm. Build it with :meth:`from_env`."""
-
-    #: Bot token; required only to run the bot (see :meth:`require_token`). Never printed.
-    discord_token: str | None = field(default=None, repr=False)
-    database_path: Path = Path("data/earworm.db")
-    #: Analysis worker processes.
-    workers: int = field(default_factory=default_workers)
-    #: Longest one analysis job may run before its worker is replaced.
-    job_timeout_s: float = 120.0
-    #: Largest Discord attachment accepted for analysis.
-    max_attachment_bytes: int = 25 * MiB
-    #: Largest download accepted from a link.
-    max_download_bytes: int = 50 * MiB
-    #: Longest decoded audio accepted (checked before decoding everything).
-    max_duration_s: float = 20 * 60.0
-    download_timeout_s: float = 60.0
-    #: Most tracks taken from one playlist link.
-    max_playlist_items: int = 10
-    #: How long a command may keep answering through its interaction (Discord's token lives
-    #: 15 minutes); past it, a long ``/catalog add`` posts its summary in the channel instead.
-    interaction_deadline_s: float = 14 * 60.0
-    #: Allow links to private, loopback and link-local addresses (tests only).
-    allow_private_links: bool = False
-    per_user_concurrent_jobs: int = 2
-    per_user_jobs_per_minute: int = 6
-    #: Jobs waiting for a worker before new ones are refused with "busy, try again".
-    max_queue: int = 32
-    #: When set, app commands sync to this guild only (instantly) instead of globally.
-    dev_guild_id: int | None = None
-    #: Override for ``discord.http.Route.BASE`` (e.g. ``http://127.0.0.1:8080/api/v10``).
-    api_base_url: str | None = None
-    #: Override for ``DiscordWebSocket.DEFAULT_GATEWAY`` (e.g. ``ws://127.0.0.1:8080/gw``).
-    gateway_url: str | None = None
-    log_level: str = "INFO"
-
-    # ------------------------------------------------------------------ loading
-
-    @classmethod
-    def env_name(cls, field_name: str) -> str:
-        """The environment variable for a field: ``workers`` -> ``EARWORM_WORKERS``."""
-        return TOKEN_ENV if field_name == "discord_token" else PREFIX + field_name.upper()
-
-    @classmethod
-    def from_env(
-        cls,
-        environ: Mapping[str, str] | None = None,
-        env_file: Path | str | None = Path(".env"),
-    ) -> Settings:
-        """Read and validate the settings.
-
-        ``environ`` defaults to ``os.environ``. ``env_file`` is read if it exists (a missing file
-        is not an error); pass ``None`` to skip it. Raises :class:`ConfigError` listing every
-        invalid value.
-        """
-        if environ is None:
-            environ = os.environ
-        problems: list[str] = []
-        values: dict[str, str] = {}
-        if env_file is not None:
-            path = Path(env_file)
-            if path.is_file():
-                file_values, file_problems = parse_env_file(path)
-                values.update(file_values)
-                problems.extend(file_problems)
-        values.update({k: v for k, v in environ.items() if k == TOKEN_ENV or k.startswith(PREFIX)})
-
-        kwargs: dict[str, Any] = {}
-        for f in dataclasses.fields(cls):
-            name = cls.env_name(f.name)
-            raw = values.get(name, "").strip()
-            if raw == "":
-                continue  # unset or empty: the default applies
-            parser = _PARSERS[f.name]
-            try:
-                kwargs[f.name] = parser(raw)
-            except ValueError as exc:
-                problems.append(
-                    f"{name}: {exc}, got {raw!r}" if f.name != "discord_token" else f"{name}: {exc}"
-                )
-
-        _warn_unknown(values)
-        if problems:
-            raise ConfigError(problems)
-        return cls(**kwargs)
-
-    @property
-    def heartbeat_path(self) -> Path:
-        """Where the running bot touches its heartbeat file (next to the database), read by
-        ``earworm run --health``."""
-        return self.database_path.with_name(self.database_path.name + ".heartbeat")
-
-    def require_token(self) -> str:
-        """The bot token, or a :class:`ConfigError` saying how to provide it."""
-        if not self.discord_token:
-            raise ConfigError(
-                f"{TOKEN_ENV}: required to run the bot; set it in the environment or in .env "
-                "(Discord developer portal > your application > Bot > Reset Token)"
-            )
-        return self.discord_token
-
-    def describe(self) -> str:
-        """The settings as ``ENV_NAME = value`` lines, the token masked."""
-        lines = []
-        width = max(len(self.env_name(f.name)) for f in dataclasses.fields(self))
-        for f in dataclasses.fields(self):
-            value = getattr(self, f.name)
-            if f.name == "discord_token":
-                shown = "<not set>" if not value else "<set, hidden>"
-            elif value is None:
-                shown = "<not set>"
-            else:
-                shown = str(value)
-            lines.append(f"{self.env_name(f.name).ljust(width)} = {shown}")
-        return "\n".join(lines)
+    """The CPUs this process may use (the pool's one, affinity-aware count), clamped to 1..64."""
+    return max(1, min(64, worker_threads()))
 
 
 # ---------------------------------------------------------------------- parsers
@@ -280,31 +171,176 @@ def _path(raw: str) -> Path:
     return Path(raw).expanduser()
 
 
-_PARSERS: dict[str, Callable[[str], Any]] = {
-    "discord_token": _token,
-    "database_path": _path,
-    "workers": _int_range(1, 64),
-    "job_timeout_s": _seconds(),
-    "max_attachment_bytes": _byte_size,
-    "max_download_bytes": _byte_size,
-    "max_duration_s": _seconds(),
-    "download_timeout_s": _seconds(),
-    "max_playlist_items": _int_range(1, 1000),
-    "interaction_deadline_s": _seconds(hi=15 * 60.0),
-    "allow_private_links": _bool,
-    "per_user_concurrent_jobs": _int_range(1, 100),
-    "per_user_jobs_per_minute": _int_range(1, 10_000),
-    "max_queue": _int_range(1, 100_000),
-    "dev_guild_id": _snowflake,
-    "api_base_url": _url(("http", "https"), "http://127.0.0.1:8080/api/v10"),
-    "gateway_url": _url(("ws", "wss"), "ws://127.0.0.1:8080/gw"),
-    "log_level": _log_level,
-}
-assert set(_PARSERS) == {f.name for f in dataclasses.fields(Settings)}
+def _parsed(parse: Callable[[str], Any]) -> BeforeValidator:
+    """Validate a field with one of the parsers above: text from the environment as it is, a
+    value given in code through its text (``None`` stays unset), so each bad value gets the
+    parser's one message."""
+    return BeforeValidator(lambda value: None if value is None else parse(str(value)))
 
 
-def _warn_unknown(values: Mapping[str, str]) -> None:
-    known = {Settings.env_name(f.name) for f in dataclasses.fields(Settings)}
+Seconds = Annotated[float, _parsed(_seconds())]
+ByteSize = Annotated[int, _parsed(_byte_size)]
+
+
+class Settings(BaseSettings):
+    """Everything configurable about Earworm. Build it from the environment with
+    :meth:`from_env`; ``Settings(field=value, ...)`` takes the given values and the defaults."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=PREFIX,
+        frozen=True,
+        extra="forbid",
+        validate_by_name=True,  # Settings(discord_token=...) as well as DISCORD_TOKEN=...
+    )
+
+    #: Bot token; required only to run the bot (see :meth:`require_token`). Never printed.
+    discord_token: Annotated[str | None, _parsed(_token)] = Field(
+        default=None, repr=False, validation_alias=TOKEN_ENV
+    )
+    database_path: Annotated[Path, _parsed(_path)] = Path("data/earworm.db")
+    #: Analysis worker processes.
+    workers: Annotated[int, _parsed(_int_range(1, 64))] = Field(default_factory=default_workers)
+    #: Longest one analysis job may run before its worker is replaced.
+    job_timeout_s: Seconds = 120.0
+    #: Largest Discord attachment accepted for analysis.
+    max_attachment_bytes: ByteSize = 25 * MiB
+    #: Largest download accepted from a link.
+    max_download_bytes: ByteSize = 50 * MiB
+    #: Longest decoded audio accepted (checked before decoding everything).
+    max_duration_s: Seconds = 20 * 60.0
+    download_timeout_s: Seconds = 60.0
+    #: Most tracks taken from one playlist link.
+    max_playlist_items: Annotated[int, _parsed(_int_range(1, 1000))] = 10
+    #: How long a command may keep answering through its interaction (Discord's token lives
+    #: 15 minutes); past it, a long ``/catalog add`` posts its summary in the channel instead.
+    interaction_deadline_s: Annotated[float, _parsed(_seconds(hi=15 * 60.0))] = 14 * 60.0
+    #: Allow links to private, loopback and link-local addresses (tests only).
+    allow_private_links: Annotated[bool, _parsed(_bool)] = False
+    per_user_concurrent_jobs: Annotated[int, _parsed(_int_range(1, 100))] = 2
+    per_user_jobs_per_minute: Annotated[int, _parsed(_int_range(1, 10_000))] = 6
+    #: Jobs waiting for a worker before new ones are refused with "busy, try again".
+    max_queue: Annotated[int, _parsed(_int_range(1, 100_000))] = 32
+    #: When set, app commands sync to this guild only (instantly) instead of globally.
+    dev_guild_id: Annotated[int | None, _parsed(_snowflake)] = None
+    #: Override for ``discord.http.Route.BASE`` (e.g. ``http://127.0.0.1:8080/api/v10``).
+    api_base_url: Annotated[
+        str | None, _parsed(_url(("http", "https"), "http://127.0.0.1:8080/api/v10"))
+    ] = None
+    #: Override for ``DiscordWebSocket.DEFAULT_GATEWAY`` (e.g. ``ws://127.0.0.1:8080/gw``).
+    gateway_url: Annotated[str | None, _parsed(_url(("ws", "wss"), "ws://127.0.0.1:8080/gw"))] = None
+    log_level: Annotated[str, _parsed(_log_level)] = "INFO"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Construction reads nothing implicitly (tests and code pass what they mean); the
+        # environment and .env come in through from_env, with one message per bad value.
+        return (init_settings,)
+
+    # ------------------------------------------------------------------ loading
+
+    @classmethod
+    def env_name(cls, field_name: str) -> str:
+        """The environment variable for a field: ``workers`` -> ``EARWORM_WORKERS``."""
+        return TOKEN_ENV if field_name == "discord_token" else PREFIX + field_name.upper()
+
+    @classmethod
+    def from_env(
+        cls,
+        environ: Mapping[str, str] | None = None,
+        env_file: Path | str | None = Path(".env"),
+    ) -> Settings:
+        """Read and validate the settings.
+
+        ``environ`` defaults to ``os.environ``. ``env_file`` is read if it exists (a missing file
+        is not an error); pass ``None`` to skip it. Raises :class:`ConfigError` listing every
+        invalid value.
+        """
+        if environ is None:
+            environ = os.environ
+        problems: list[str] = []
+        values: dict[str, str] = {}
+        if env_file is not None:
+            path = Path(env_file)
+            if path.is_file():
+                file_values, file_problems = parse_env_file(path)
+                values.update(file_values)
+                problems.extend(file_problems)
+        values.update({k: v for k, v in environ.items() if k == TOKEN_ENV or k.startswith(PREFIX)})
+        known = {cls.env_name(name) for name in cls.model_fields}
+        _warn_unknown(values, known)
+
+        # Exactly the known names (an unknown one was only warned about); empty: the default.
+        given = {k: v.strip() for k, v in values.items() if k in known and v.strip()}
+        try:
+            settings = cls(**_ValuesSource(cls, given)())
+        except ValidationError as exc:
+            problems.extend(_problem(error) for error in exc.errors())
+        if problems:
+            raise ConfigError(problems)
+        return settings
+
+    @property
+    def heartbeat_path(self) -> Path:
+        """Where the running bot touches its heartbeat file (next to the database), read by
+        ``earworm run --health``."""
+        return self.database_path.with_name(self.database_path.name + ".heartbeat")
+
+    def require_token(self) -> str:
+        """The bot token, or a :class:`ConfigError` saying how to provide it."""
+        if not self.discord_token:
+            raise ConfigError(
+                f"{TOKEN_ENV}: required to run the bot; set it in the environment or in .env "
+                "(Discord developer portal > your application > Bot > Reset Token)"
+            )
+        return self.discord_token
+
+    def describe(self) -> str:
+        """The settings as ``ENV_NAME = value`` lines, the token masked."""
+        lines = []
+        width = max(len(self.env_name(name)) for name in type(self).model_fields)
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if name == "discord_token":
+                shown = "<not set>" if not value else "<set, hidden>"
+            elif value is None:
+                shown = "<not set>"
+            else:
+                shown = str(value)
+            lines.append(f"{self.env_name(name).ljust(width)} = {shown}")
+        return "\n".join(lines)
+
+
+class _ValuesSource(EnvSettingsSource):
+    """pydantic-settings' environment source (variable names, prefix, the token's own name) over
+    the values ``from_env`` gathered (the environment over .env) rather than ``os.environ``."""
+
+    def __init__(self, settings_cls: type[BaseSettings], values: Mapping[str, str]) -> None:
+        self._values = values
+        super().__init__(settings_cls)
+
+    def _load_env_vars(self) -> Mapping[str, str]:
+        # As EnvSettingsSource does with os.environ: names compared in lower case unless the
+        # settings are case-sensitive (from_env has already kept exactly the known names).
+        return {k if self.case_sensitive else k.lower(): v for k, v in self._values.items()}
+
+
+def _problem(error: ErrorDetails) -> str:
+    """One line per bad value: ``EARWORM_WORKERS: must be ..., got 'abc'`` (never the token)."""
+    field = str(error["loc"][0]) if error["loc"] else ""
+    name = field if field == TOKEN_ENV else Settings.env_name(field)
+    cause = error.get("ctx", {}).get("error")
+    reason = str(cause) if cause is not None else error["msg"]
+    return f"{name}: {reason}" if name == TOKEN_ENV else f"{name}: {reason}, got {error['input']!r}"
+
+
+def _warn_unknown(values: Mapping[str, str], known: set[str]) -> None:
     for name in sorted(values):
         if name.startswith(PREFIX) and name not in known:
             close = difflib.get_close_matches(name, known, n=1)

@@ -14,7 +14,9 @@ from bot.cli_catalog import index_folder
 from bot.render import analysis_text
 from bot.render_playlist import party_text, playlist_text
 
-BUNDLED = Path(__file__).resolve().parent.parent / "tests" / "fixtures"
+#: The free clips shipped with the package (licences in LICENSES.md beside them); the tests read
+#: them too, through the tests/fixtures link.
+BUNDLED = Path(__file__).resolve().parent / "demo_clips"
 GUILD = 1
 # Three listeners: Ada likes jazz and classical, Ben the folk song, Cy the Tchaikovsky.
 LISTENERS = {42: ("Ada", ["vibe_ace", "hungarian_dance_5"]), 43: ("Ben", ["lets_go_fishin"]), 44: ("Cy", ["sugar_plum_fairy"])}

@@ -7,21 +7,40 @@ the event loop free, isolates crashes and enforces per-job time limits.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
+from bot.config import Settings, default_workers
 from inference.analysis import AnalysisOptions, analyze_job, init_worker
 from inference.audio import AudioLimits
 from inference.pool import WorkerPool
 from inference.result import Analysis
 
 
+def _default(name: str) -> Any:
+    """A setting's default: the engine's defaults are the configuration's (bot/config.py)."""
+    return Settings.model_fields[name].default
+
+
 @dataclass(frozen=True)
 class EngineConfig:
-    workers: int = max(1, os.cpu_count() or 1)
-    job_timeout_s: float = 120.0
-    max_queue: int = 32
-    max_bytes: int = 50 * 2**20
-    max_duration_s: float = 20 * 60
+    workers: int = field(default_factory=default_workers)
+    job_timeout_s: float = _default("job_timeout_s")
+    max_queue: int = _default("max_queue")
+    #: The largest input either way in: an attachment or a link's download.
+    max_bytes: int = max(_default("max_attachment_bytes"), _default("max_download_bytes"))
+    max_duration_s: float = _default("max_duration_s")
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> EngineConfig:
+        """The engine the configured bot runs (``earworm run``)."""
+        return cls(
+            workers=settings.workers,
+            job_timeout_s=settings.job_timeout_s,
+            max_queue=settings.max_queue,
+            max_bytes=max(settings.max_attachment_bytes, settings.max_download_bytes),
+            max_duration_s=settings.max_duration_s,
+        )
 
     @property
     def options(self) -> AnalysisOptions:

@@ -16,7 +16,9 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-MODELS_DIR = Path(os.environ.get("EARWORM_MODELS_DIR", Path(__file__).resolve().parent.parent / "models"))
+import models as _model_files  # the committed model files ship as this package's data
+
+MODELS_DIR = Path(os.environ.get("EARWORM_MODELS_DIR", Path(_model_files.__file__).resolve().parent))
 ENCODER_FILE = "musicnn_msd_encoder.onnx"
 MSD_HEAD_FILE = "msd_head.onnx"
 MTT_HEAD_FILE = "mtt_head.onnx"

@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Install what Earworm needs on a fresh Debian/Ubuntu-like machine with Python 3.11:
 # ffmpeg (system package, when missing) and a virtual environment with the project.
+# Dependencies come from the lock files, exact versions with their hashes checked:
+# requirements.lock, or requirements-dev.lock when the extras include dev. Other extras (bench,
+# keybench, export, ...) are not locked: they are added on top, keeping the locked versions.
 # Usage: scripts/bootstrap.sh [extras]   e.g. scripts/bootstrap.sh dev
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -37,11 +40,20 @@ if [ ! -x "$venv/bin/python" ]; then
   fi
 fi
 
-spec="."
-[ -n "$extras" ] && spec=".[$extras]"
-stamp="$venv/.installed-$(echo "$extras" | tr ',' '-')-$(cat pyproject.toml | sha256sum | cut -c1-12)"
+lock=requirements.lock
+case ",$extras," in *,dev,*) lock=requirements-dev.lock ;; esac
+unlocked="$(echo "$extras" | tr ',' '\n' | grep -vx -e dev -e '' | paste -sd, - || true)"
+stamp="$venv/.installed-$(echo "$extras" | tr ',' '-')-$(cat pyproject.toml "$lock" | sha256sum | cut -c1-12)"
 if [ ! -f "$stamp" ]; then
   "$venv/bin/python" -m pip install -q --upgrade pip >/dev/null
-  "$venv/bin/python" -m pip install -q -e "$spec"
+  "$venv/bin/python" -m pip install -q --require-hashes --no-warn-conflicts -r "$lock"
+  "$venv/bin/python" -m pip install -q --no-deps -e .
+  [ -z "$unlocked" ] || "$venv/bin/python" -m pip install -q -e ".[$unlocked]"
+  if ! problems="$("$venv/bin/python" -m pip check)"; then
+    echo "$problems" >&2
+    echo "bootstrap: $lock does not satisfy pyproject.toml; run 'make lock' and commit the lock files" >&2
+    exit 1
+  fi
+  rm -f "$venv"/.installed-*  # an older stamp no longer says what is installed
   touch "$stamp"
 fi

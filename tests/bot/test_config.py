@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
-from bot.config import ConfigError, Settings, parse_env_file
+from bot.config import ConfigError, Settings, default_workers, parse_env_file
 
 
 def load(env: dict[str, str], env_file: Path | None = None) -> Settings:
@@ -64,7 +64,7 @@ def test_every_variable_is_read():
     assert s.gateway_url == "ws://127.0.0.1:8080/gw"
     assert s.log_level == "DEBUG"
     # Every field has a variable: the table above covers them all.
-    assert {Settings.env_name(f.name) for f in dataclasses.fields(Settings)} == set(env)
+    assert {Settings.env_name(name) for name in Settings.model_fields} == set(env)
 
 
 @pytest.mark.parametrize(
@@ -209,7 +209,7 @@ def test_unknown_earworm_variables_are_warned_about(caplog):
 
 
 def test_settings_are_frozen():
-    with pytest.raises(dataclasses.FrozenInstanceError):
+    with pytest.raises(ValidationError, match="frozen"):
         Settings().workers = 3  # type: ignore[misc]
 
 
@@ -217,3 +217,41 @@ def test_reads_os_environ_by_default(monkeypatch, tmp_path):
     monkeypatch.chdir(tmp_path)  # no stray .env
     monkeypatch.setenv("EARWORM_MAX_QUEUE", "7")
     assert Settings.from_env().max_queue == 7
+
+
+def test_an_empty_environment_value_overrides_env_file_with_the_default(tmp_path):
+    env_file = tmp_path / ".env"
+    env_file.write_text("EARWORM_MAX_QUEUE=16\nEARWORM_LOG_LEVEL=debug\n")
+    s = load({"EARWORM_MAX_QUEUE": ""}, env_file)
+    assert s.max_queue == 32 and s.log_level == "DEBUG"
+
+
+def test_names_are_exact(caplog):
+    with caplog.at_level(logging.WARNING, logger="bot.config"):
+        s = load({"earworm_workers": "3", "EARWORM_workers": "3", "discord_token": "t"})
+    assert s.workers == default_workers() and s.discord_token is None
+    assert "EARWORM_workers" in caplog.text  # warned about, not used
+
+
+def test_values_given_in_code_are_checked_the_same_way():
+    s = Settings(discord_token="t", workers=3, max_attachment_bytes="8MiB", dev_guild_id=None)
+    assert (s.workers, s.max_attachment_bytes, s.dev_guild_id) == (3, 8 * 1024 * 1024, None)
+    with pytest.raises(ValidationError, match="must be a whole number from 1 to 64"):
+        Settings(workers=0)
+    with pytest.raises(ValidationError, match="worker"):
+        Settings(worker=3)  # type: ignore[call-arg]  # a misspelt field is an error, not ignored
+
+
+def test_workers_default_to_the_usable_cpus_and_the_engine_shares_the_defaults():
+    from bot.engine import EngineConfig
+    from inference.pool import worker_threads
+
+    assert default_workers() == min(64, worker_threads())  # the pool's CPU count, outside a worker
+    engine, settings = EngineConfig(), Settings()
+    assert engine.workers == settings.workers
+    assert (engine.job_timeout_s, engine.max_queue, engine.max_duration_s) == (
+        settings.job_timeout_s,
+        settings.max_queue,
+        settings.max_duration_s,
+    )
+    assert engine.max_bytes == max(settings.max_attachment_bytes, settings.max_download_bytes)

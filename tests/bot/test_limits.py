@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 
 import pytest
 
@@ -155,9 +154,7 @@ async def test_concurrent_tasks_never_overbook():
 
 
 def test_from_settings_and_one_limiter_per_bot():
-    settings = dataclasses.replace(
-        Settings(), workers=3, max_queue=7, per_user_concurrent_jobs=4, per_user_jobs_per_minute=9
-    )
+    settings = Settings(workers=3, max_queue=7, per_user_concurrent_jobs=4, per_user_jobs_per_minute=9)
     limiter = JobLimiter.from_settings(settings)
     assert (limiter.workers, limiter.max_queue) == (3, 7)
     assert (limiter.per_user_concurrent, limiter.per_user_per_minute) == (4, 9)

@@ -7,7 +7,6 @@ not from the conftest (pytest imports a conftest under a different module name).
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -117,7 +116,7 @@ class _ExpectingErrors:
 
 def make_settings(fake: FakeDiscord, tmp_path: Path, **overrides: Any) -> Settings:
     """Settings for a bot under test: endpoints on the fake, a database in ``tmp_path``."""
-    base = Settings(
+    base: dict[str, Any] = dict(
         discord_token=FAKE_TOKEN,
         database_path=tmp_path / "earworm.db",
         workers=1,
@@ -125,7 +124,7 @@ def make_settings(fake: FakeDiscord, tmp_path: Path, **overrides: Any) -> Settin
         api_base_url=fake.api_base,
         gateway_url=fake.gateway_url,
     )
-    return dataclasses.replace(base, **overrides)
+    return Settings(**{**base, **overrides})
 
 
 async def start_bot(

@@ -25,7 +25,7 @@ from tests.bot.fetch.helpers import LOCAL, LOOPBACK, assert_user_message, fetch,
 from tests.httpserver import LocalHTTPServer
 
 # Any connect() to an address other than 127.0.0.1 fails the test (conftest.only_loopback).
-pytestmark = pytest.mark.usefixtures("only_loopback")
+pytestmark = [pytest.mark.links, pytest.mark.usefixtures("only_loopback")]  # links: `make upgrade-ytdlp` runs them
 
 
 # -- addresses ------------------------------------------------------------------------------------

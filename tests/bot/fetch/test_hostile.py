@@ -34,6 +34,7 @@ from inference.errors import (
 from tests.bot.fetch.helpers import FIXTURES, leftovers
 from tests.httpserver import LocalHTTPServer, http_server_fixture, wait_until
 
+pytestmark = pytest.mark.links  # the link tests: `make upgrade-ytdlp` runs them after an upgrade
 LOCAL = FetchLimits(allow_private=True, timeout_s=20)
 MiB = 2**20
 
