@@ -356,6 +356,8 @@ class EarwormService:
         track = await self.db.get_track(guild_id, track_id)
         if track is None:
             raise UnknownTrack("That track is not in this server's catalog any more.")
+        if track.model_version != self.model_version:
+            return []  # not re-analysed with this model yet: its embedding compares with nothing
         hits = await self.index.search(guild_id, track.embedding, k, exclude_ids=[track_id])
         tracks = await self._tracks(guild_id, [tid for tid, _ in hits])
         return [(tracks[tid], score) for tid, score in hits if tid in tracks]

@@ -119,3 +119,15 @@ def test_reindex_cli_draws_a_progress_bar(tmp_path, capfd) -> None:
     assert main(["reindex", "--db", str(tmp_path / "e.db")]) == 0
     out, err = capfd.readouterr()
     assert "re-analysed 1 track(s)" in out and "reindex [" in err and "1/1" in err
+
+
+async def test_a_track_not_yet_reindexed_has_no_neighbours_rather_than_an_error(earworm_service: EarwormService) -> None:
+    """Mid-reindex, "More like this" on a track the new model has not reached yet compares with
+    nothing (its embedding is of the old model), instead of failing on two embedding sizes."""
+    db = earworm_service.db
+    await db.put_analysis(analysis_to_record(old_analysis("solo_trumpet", 1)))
+    old, _ = await db.add_track(GUILD, fixture_analysis("solo_trumpet.ogg").content_hash, "old", "file", None, 7)
+    for name in ("hungarian_dance_5", "sugar_plum_fairy"):  # already re-analysed
+        await db.put_analysis(analysis_to_record(fixture_analysis(f"{name}.ogg")))
+        await db.add_track(GUILD, fixture_analysis(f"{name}.ogg").content_hash, name, "file", None, 7)
+    assert await earworm_service.similar_tracks(GUILD, old.id, k=3) == []
