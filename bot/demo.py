@@ -10,9 +10,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from bot.cli_catalog import index_folder
-from bot.render import analysis_text
-from bot.render_playlist import party_text, playlist_text
+from bot.cli.catalog import index_folder
+from bot.cli.playlist_text import party_text, playlist_text
+from bot.present.format import analysis_text
 
 BUNDLED = Path(__file__).resolve().parent.parent / "tests" / "fixtures"
 GUILD = 1
@@ -33,7 +33,7 @@ async def run_demo(args: argparse.Namespace, service) -> int:
     stored = await service.add_track(GUILD, BUNDLED / "vibe_ace.ogg", title="vibe_ace", source_kind="file", source_url=str(BUNDLED / "vibe_ace.ogg"), added_by=None)
     print(analysis_text(stored.analysis, color=sys.stdout.isatty()))
     chart = Path(args.db).with_name("demo-vibe_ace-genres.png")
-    from bot.chart import genre_timeline_png
+    from bot.present.chart import genre_timeline_png
 
     chart.write_bytes(genre_timeline_png(stored.analysis))
     print(f"(genre timeline picture: {chart})")

@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from bot.cli_run import make_services
-from bot.embeds import analysis_embed, safe_text
-from bot.limits import limiter_for
+from bot.cli.run import make_services
+from bot.discord.embeds import analysis_embed, safe_text
+from bot.service.limits import limiter_for
 from tests.fake_discord import FakeDiscord, InteractionRecord
 from tests.fake_discord.harness import make_settings
 from tests.fake_discord.seed import seed_catalog

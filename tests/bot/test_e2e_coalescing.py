@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.service import NotMusicError
+from bot.service.app import NotMusicError
 from tests.bot.test_e2e_likes import HEART, eventually, fixture
 from tests.fake_discord import FakeDiscord
 from tests.httpserver import LocalHTTPServer

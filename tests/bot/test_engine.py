@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from bot.engine import AnalysisEngine, EngineConfig
+from bot.service.engine import AnalysisEngine, EngineConfig
 from inference.errors import JobTimeout, UnsupportedFormat, WorkerCrashed
 from tests.audio_helpers import fixture_path
 from tests.inference import pool_jobs

@@ -8,7 +8,7 @@ import dataclasses
 import pytest
 
 from bot.config import Settings
-from bot.limits import JobLimiter, Refused, limiter_for
+from bot.service.limits import JobLimiter, Refused, limiter_for
 from inference.errors import EarwormError
 
 

@@ -1,5 +1,5 @@
 """The real bot against the fake Discord: login, command sync, /help, errors, shutdown, and the
-real entry point (``python -m bot.discord_app``) as a subprocess."""
+real entry point (``python -m bot.discord.app``) as a subprocess."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from discord.gateway import DiscordWebSocket
 from discord.http import Route
 
 from bot.config import Settings
-from bot.discord_app import (
+from bot.discord.app import (
     UNEXPECTED_ERROR_MESSAGE,
     EarwormView,
     apply_endpoint_overrides,
@@ -34,9 +34,9 @@ from tests.fake_discord.harness import FAKE_TOKEN, BotDied
 def only_the_help_cog(monkeypatch: pytest.MonkeyPatch) -> None:
     """These tests exercise login, the fake and the bot's plumbing with probe commands of their
     own; the feature cogs (tested in test_e2e_*) would clash with the probes' names."""
-    import bot.discord_app
+    import bot.discord.app
 
-    monkeypatch.setattr(bot.discord_app, "COGS", ["bot.cogs.help"])
+    monkeypatch.setattr(bot.discord.app, "COGS", ["bot.discord.cogs.help"])
 
 ROOT = Path(__file__).resolve().parents[2]
 EPHEMERAL = 64
@@ -603,7 +603,7 @@ async def test_entry_point_subprocess_logs_in_syncs_and_exits_cleanly_on_sigterm
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "bot.discord_app",
+        "bot.discord.app",
         cwd=tmp_path,  # no stray .env; relative paths land in tmp
         env=env,
         stdout=asyncio.subprocess.PIPE,
@@ -640,7 +640,7 @@ async def test_entry_point_reports_bad_configuration(tmp_path):
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "bot.discord_app",
+        "bot.discord.app",
         cwd=tmp_path,
         env=env,
         stdout=asyncio.subprocess.PIPE,

@@ -10,8 +10,8 @@ from dataclasses import replace
 
 import numpy as np
 
-from bot.convert import analysis_to_record
-from bot.service import EarwormService
+from bot.service.app import EarwormService
+from bot.service.convert import analysis_to_record
 from tests.audio_helpers import fixture_analysis, fixture_path
 from tests.httpserver import http_server_fixture
 

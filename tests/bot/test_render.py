@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bot.chart import genre_timeline_png
-from bot.render import (
+from bot.present.chart import genre_timeline_png
+from bot.present.format import (
     GENRE_COLORS,
     OTHER_COLOR,
     analysis_summary_line,
@@ -179,7 +179,7 @@ def test_every_genre_has_its_own_colour():
 
 
 def test_render_imports_no_matplotlib():
-    code = "import sys, bot.render, bot.chart; sys.exit('matplotlib' in sys.modules)"
+    code = "import sys, bot.present.format, bot.present.chart; sys.exit('matplotlib' in sys.modules)"
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, timeout=60)
 
 

@@ -8,8 +8,8 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from bot.convert import analysis_to_record
-from bot.service import EarwormService, NotMusicError, UnknownTrack
+from bot.service.app import EarwormService, NotMusicError, UnknownTrack
+from bot.service.convert import analysis_to_record
 from tests.audio_helpers import fixture_path, preload_analyses
 
 GUILD, OTHER_GUILD = 1, 2

@@ -8,8 +8,8 @@ import sqlite3
 
 import pytest
 
-from bot.discord_app import UNEXPECTED_ERROR_MESSAGE, user_message_for
-from bot.service import HISTORY_NOT_SAVED, EarwormService
+from bot.discord.app import UNEXPECTED_ERROR_MESSAGE, user_message_for
+from bot.service.app import HISTORY_NOT_SAVED, EarwormService
 from storage import StorageFull
 from tests.fake_discord.seed import seed_catalog
 from tests.storage.test_failures import set_max_pages

@@ -143,7 +143,8 @@ def test_every_container_is_sniffed_from_its_content(made: dict[str, Path]) -> N
 
 def test_the_three_places_agree_on_file_endings() -> None:
     # The Discord resolver, `earworm index` and the decoder share one list of endings.
-    from bot import cli_catalog, track_resolver
+    from bot.cli import catalog as cli_catalog
+    from bot.discord import requests as track_resolver
     from inference.formats import AUDIO_EXTENSIONS, CONTAINERS
 
     assert track_resolver.AUDIO_EXTENSIONS >= AUDIO_EXTENSIONS

@@ -10,7 +10,7 @@ from discord import app_commands
 from discord.ext import commands
 
 if TYPE_CHECKING:
-    from bot.discord_app import EarwormBot
+    from bot.discord.app import EarwormBot
 
 log = logging.getLogger(__name__)
 

@@ -3,7 +3,7 @@
 Flow of one request (the event loop never blocks):
 
 1. input checks that need no I/O (one of file/link; the attachment's declared size) and
-   admission (:mod:`bot.limits`): a refusal is the first response, ephemeral;
+   admission (:mod:`bot.service.limits`): a refusal is the first response, ephemeral;
 2. ``defer(thinking=True)`` at once (Discord wants a first response within 3 s), then progress by
    editing that response: "⬇️ Downloading… 40%", "🎧 Analysing…";
 3. the attachment is read (aiohttp) or the link downloaded (yt-dlp in a thread), analysed in the
@@ -38,12 +38,9 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.chart import genre_timeline_png
-from bot.discord_app import EarwormBot, set_request_id
-from bot.embeds import CHART_FILENAME, analysis_embed, not_music_embed, similar_embed
-from bot.limits import limiter_for
-from bot.service import NotMusicError, Stored
-from bot.track_resolver import (
+from bot.discord.app import EarwormBot, set_request_id
+from bot.discord.embeds import CHART_FILENAME, analysis_embed, not_music_embed, similar_embed
+from bot.discord.requests import (
     AudioRequest,
     NoAudioFound,
     add_to_catalog,
@@ -51,10 +48,13 @@ from bot.track_resolver import (
     from_link,
     from_message,
 )
+from bot.present.chart import genre_timeline_png
+from bot.service.app import NotMusicError, Stored
+from bot.service.limits import limiter_for
 from inference.errors import EarwormError, JobTimeout, PoolBusy, PoolClosed, WorkerCrashed
 
 if TYPE_CHECKING:
-    from bot.service import EarwormService
+    from bot.service.app import EarwormService
     from inference.result import Analysis
 
 log = logging.getLogger(__name__)

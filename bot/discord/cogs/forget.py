@@ -17,11 +17,11 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.discord_app import EarwormView
-from bot.playlist_embeds import FORGET_PROMPT, forget_summary
+from bot.discord.app import EarwormView
+from bot.discord.playlist_embeds import FORGET_PROMPT, forget_summary
 
 if TYPE_CHECKING:
-    from bot.discord_app import EarwormBot
+    from bot.discord.app import EarwormBot
 
 log = logging.getLogger(__name__)
 

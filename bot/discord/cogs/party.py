@@ -26,13 +26,13 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.discord_app import set_request_id
-from bot.playlist_embeds import jump_url, party_embed, party_playlist_messages
+from bot.discord.app import set_request_id
+from bot.discord.playlist_embeds import jump_url, party_embed, party_playlist_messages
 from inference.errors import EarwormError
 from storage.records import PartyExistsError, PartyNotFoundError, PartyRecord
 
 if TYPE_CHECKING:
-    from bot.discord_app import EarwormBot
+    from bot.discord.app import EarwormBot
 
 log = logging.getLogger(__name__)
 

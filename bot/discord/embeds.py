@@ -6,7 +6,7 @@
 - :func:`similar_embed`: "More like this" (nearest tracks with links);
 - :func:`likes_embed`: one page of someone's likes.
 
-Everything a user can name (titles, links) goes through :mod:`bot.markdown` (:func:`safe_text`,
+Everything a user can name (titles, links) goes through :mod:`bot.discord.markdown` (:func:`safe_text`,
 :func:`masked_link`): markdown and mentions escaped, control characters removed, clipped to
 Discord's limits. The bot also sends with ``AllowedMentions.none()``, so nothing here can ever
 ping anyone.
@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING
 
 import discord
 
-from bot.markdown import clip, link_target, masked_link, safe_text
-from bot.render import (
+from bot.discord.markdown import clip, link_target, masked_link, safe_text
+from bot.present.format import (
     OTHER_COLOR,
     TAG_GROUPS,
     TAG_MAX,

@@ -3,7 +3,7 @@
 ``/catalog add <link>`` (Manage Server) fetches a track or a playlist (at most
 ``settings.max_playlist_items`` entries; the service's fetch limits apply) through the service,
 shows progress by editing its private reply, then a summary: added, already there, failed and
-why, within one message whatever the playlist (:func:`bot.catalog_embeds.catalog_add_embed`).
+why, within one message whatever the playlist (:func:`bot.discord.catalog_embeds.catalog_add_embed`).
 One import at a time per server. Discord's interaction token, which the reply is edited with,
 lives 15 minutes: an import still running after ``settings.interaction_deadline_s`` says so in
 its reply one last time, then posts its summary in the channel (naming whoever asked).
@@ -30,7 +30,8 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.catalog_embeds import (
+from bot.discord.app import UNEXPECTED_ERROR_MESSAGE
+from bot.discord.catalog_embeds import (
     ImportSummary,
     catalog_add_embed,
     catalog_stats_embed,
@@ -38,12 +39,11 @@ from bot.catalog_embeds import (
     moved_to_channel_text,
     progress_text,
 )
-from bot.discord_app import UNEXPECTED_ERROR_MESSAGE
-from bot.limits import limiter_for
+from bot.service.limits import limiter_for
 from inference.errors import EarwormError
 
 if TYPE_CHECKING:
-    from bot.discord_app import EarwormBot
+    from bot.discord.app import EarwormBot
 
 log = logging.getLogger(__name__)
 

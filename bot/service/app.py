@@ -19,9 +19,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from bot.convert import analysis_to_record, record_to_analysis
-from bot.engine import AnalysisEngine, EngineConfig
-from bot.inflight import InFlight
+from bot.service.convert import analysis_to_record, record_to_analysis
+from bot.service.engine import AnalysisEngine, EngineConfig
+from bot.service.inflight import InFlight
 from inference.analysis import content_hash, model_version
 from inference.errors import EarwormError
 from inference.fetch import FetchedAudio, FetchLimits
@@ -131,7 +131,7 @@ class EarwormService:
         self.index = IndexCache(db, model_version=self.model_version)
 
     @classmethod
-    async def open(cls, db_path: str | os.PathLike, engine_config: EngineConfig = EngineConfig(), fetch_limits: FetchLimits = FetchLimits(), *, verify_db: bool = False) -> EarwormService:
+    async def open(cls, db_path: str | os.PathLike, engine_config: EngineConfig | None = None, fetch_limits: FetchLimits = FetchLimits(), *, verify_db: bool = False) -> EarwormService:
         """Open the database (``verify_db``: check the whole file first), then start the workers.
         An unusable database raises a StorageError that says what to do."""
         try:
@@ -139,7 +139,7 @@ class EarwormService:
         except OSError as exc:
             raise storage_error(exc, str(db_path)) from exc
         db = await Database.open(db_path, verify=verify_db)
-        engine = AnalysisEngine(engine_config)
+        engine = AnalysisEngine(engine_config or EngineConfig())
         try:
             await engine.start()
         except BaseException:

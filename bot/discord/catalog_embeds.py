@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 import discord
 
-from bot.markdown import link_target, safe_text
-from bot.playlist_embeds import (
+from bot.discord.markdown import link_target, safe_text
+from bot.discord.playlist_embeds import (
     EMBED_COLOUR,
     ENDED_COLOUR,
     FIELD_LIMIT,
@@ -32,11 +32,11 @@ from bot.playlist_embeds import (
     track_facts,
     track_link,
 )
-from bot.render import format_duration, format_share
+from bot.present.format import format_duration, format_share
 from inference.genres import display_name
 
 if TYPE_CHECKING:
-    from bot.service import Stored
+    from bot.service.app import Stored
     from inference.errors import EarwormError
     from storage.records import CatalogStats
 

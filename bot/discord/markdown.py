@@ -1,7 +1,7 @@
 """Discord markdown for text that users control: inert plain text and masked links.
 
 Every title, name or link a user (or a web page) chose goes through this module before it is
-put into a message or an embed, by both :mod:`bot.embeds` and :mod:`bot.playlist_embeds`.
+put into a message or an embed, by both :mod:`bot.discord.embeds` and :mod:`bot.discord.playlist_embeds`.
 
 Discord renders message and embed text with its fork of simple-markdown. Three of its rules
 decide what a title could do:
@@ -31,7 +31,7 @@ from urllib.parse import quote, urlsplit, urlunsplit
 
 import discord
 
-from bot.render import clean_title
+from bot.present.format import clean_title
 
 __all__ = ["LINK_URL_MAX", "URL_MAX", "clip", "link_target", "masked_link", "safe_text"]
 

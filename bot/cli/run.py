@@ -25,8 +25,8 @@ HEALTH_MAX_AGE_S = 90.0
 
 async def make_services(settings: Settings):  # -> EarwormService
     """The application service for the bot, configured from ``settings``."""
-    from bot.engine import EngineConfig
-    from bot.service import EarwormService
+    from bot.service.app import EarwormService
+    from bot.service.engine import EngineConfig
     from inference.fetch import FetchLimits
 
     return await EarwormService.open(
@@ -83,7 +83,7 @@ def run_discord(args: argparse.Namespace) -> int:
             return 2
         return 0
 
-    from bot.discord_app import main_run
+    from bot.discord.app import main_run
 
     # `earworm` set up plain logging for the other commands; the bot logs its own way (with
     # request ids), so drop those handlers rather than print every line twice.

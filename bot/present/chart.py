@@ -1,7 +1,7 @@
 """The genre timeline of one analysis as a PNG (for Discord embeds and ``earworm analyze --chart``).
 
 A stacked area of genre shares over time on a dark card: the track's leading genres (at most
-six) in fixed colour-blind-friendly colours (:data:`bot.render.GENRE_COLORS`), the rest grouped as
+six) in fixed colour-blind-friendly colours (:data:`bot.present.format.GENRE_COLORS`), the rest grouped as
 grey "other", silent stretches (which do not vote) as a dark "silence" band; a legend with whole-track shares; the genre's name written on its band where the
 band is wide enough, so colour is never the only cue. Sampled tracks show the stretches that were
 not analysed as hatched breaks, with a note.
@@ -17,7 +17,7 @@ import math
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-from bot.render import (
+from bot.present.format import (
     GAP_S,
     OTHER_COLOR,
     OTHER_LABEL,

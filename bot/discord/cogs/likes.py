@@ -28,16 +28,16 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.cogs.classify import services_of, track_id_from_components
-from bot.discord_app import EarwormBot, EarwormView, set_request_id
-from bot.embeds import likes_embed
-from bot.limits import limiter_for
-from bot.track_resolver import add_to_catalog, existing_track, from_message
+from bot.discord.app import EarwormBot, EarwormView, set_request_id
+from bot.discord.cogs.classify import services_of, track_id_from_components
+from bot.discord.embeds import likes_embed
+from bot.discord.requests import add_to_catalog, existing_track, from_message
+from bot.service.limits import limiter_for
 from inference.errors import EarwormError
 from storage.records import StorageError
 
 if TYPE_CHECKING:
-    from bot.service import EarwormService
+    from bot.service.app import EarwormService
     from storage.records import TrackRecord
 
 log = logging.getLogger(__name__)

@@ -35,7 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--check", action="store_true", help="validate the settings, print them (token masked) and exit")
     p.add_argument("--health", action="store_true", help="exit 0 if a running bot's heartbeat is fresh, else 1 (for Docker HEALTHCHECK)")
 
-    from bot import cli_catalog
+    from bot.cli import catalog as cli_catalog
 
     cli_catalog.add_commands(sub)
     return parser
@@ -71,15 +71,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "analyze":
-        from bot.cli_analyze import run_analyze
+        from bot.cli.analyze import run_analyze
 
         return run_analyze(args)
     if args.command == "eval":
-        from bot.cli_eval import run_eval
+        from bot.cli.evaluate import run_eval
 
         return run_eval(args)
     if args.command == "run":
-        from bot.cli_run import run_discord
+        from bot.cli.run import run_discord
 
         return run_discord(args)
     raise SystemExit(f"unknown command {args.command}")

@@ -14,10 +14,10 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.playlist_embeds import recommendation_messages, safe_text
+from bot.discord.playlist_embeds import recommendation_messages, safe_text
 
 if TYPE_CHECKING:
-    from bot.discord_app import EarwormBot
+    from bot.discord.app import EarwormBot
 
 log = logging.getLogger(__name__)
 

@@ -1,5 +1,5 @@
 """Discord embeds for playlists, listening parties and ``/forget`` (``/catalog``: see
-:mod:`bot.catalog_embeds`), and the packing helpers they share.
+:mod:`bot.discord.catalog_embeds`), and the packing helpers they share.
 
 Everything here turns service results into ``discord.Embed`` objects (or plain text) within
 Discord's limits: 4096 characters per description, 1024 per field value, 25 fields per embed,
@@ -7,7 +7,7 @@ Discord's limits: 4096 characters per description, 1024 per field value, 25 fiel
 several messages when one message cannot hold them (:func:`pack_messages`).
 
 Text that users control (track titles, display names, the liked titles quoted in reasons) is
-cleaned of control characters and escaped with :mod:`bot.markdown` (:func:`safe_text`,
+cleaned of control characters and escaped with :mod:`bot.discord.markdown` (:func:`safe_text`,
 :func:`masked_link`), so it can neither format the embed, nor break a link, nor form a mention.
 Embeds never ping anyone anyway; the cogs also send them with ``AllowedMentions.none()``.
 """
@@ -21,13 +21,13 @@ from typing import TYPE_CHECKING
 
 import discord
 
-from bot.markdown import clip, masked_link, safe_text
-from bot.render import format_duration, genre_color
-from bot.render_playlist import party_pick_line
+from bot.cli.playlist_text import party_pick_line
+from bot.discord.markdown import clip, masked_link, safe_text
+from bot.present.format import format_duration, genre_color
 from inference.genres import display_name
 
 if TYPE_CHECKING:
-    from bot.service import PartyResult, Playlist
+    from bot.service.app import PartyResult, Playlist
     from inference.recommend import PartyPick
     from storage.records import ForgetReport, PartyRecord, TrackRecord
 

@@ -30,13 +30,13 @@ from urllib.parse import unquote, urlsplit
 
 import discord
 
-from bot.convert import record_to_analysis
-from bot.service import Stored
+from bot.service.app import Stored
+from bot.service.convert import record_to_analysis
 from inference.errors import EarwormError, NotAudioLink
 from inference.formats import AUDIO_EXTENSIONS  # every container the decoder reads
 
 if TYPE_CHECKING:
-    from bot.service import EarwormService
+    from bot.service.app import EarwormService
 
 log = logging.getLogger(__name__)
 

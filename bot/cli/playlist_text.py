@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from bot.render import clean_title, format_duration
+from bot.present.format import clean_title, format_duration
 
 if TYPE_CHECKING:
-    from bot.service import PartyResult, Playlist
+    from bot.service.app import PartyResult, Playlist
     from storage.records import TrackRecord
 
 

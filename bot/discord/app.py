@@ -20,7 +20,7 @@ Privileged Gateway Intents > Message Content Intent), or Discord closes the gate
 It is needed to read the attachments and links of a message someone reacts to with ❤️ or picks
 from the context menu. The members intent is not used (no member list is needed).
 
-Run it with ``python -m bot.discord_app`` (settings from the environment / ``.env``), or from
+Run it with ``python -m bot.discord.app`` (settings from the environment / ``.env``), or from
 code with :func:`main_run` / :func:`run_bot`.
 """
 
@@ -50,13 +50,13 @@ log = logging.getLogger(__name__)
 #: Extensions loaded in ``setup_hook``, in order. A listed module that does not exist (yet) is
 #: skipped with a warning; one that exists but fails to import stops the bot.
 COGS: list[str] = [
-    "bot.cogs.help",
-    "bot.cogs.classify",
-    "bot.cogs.likes",
-    "bot.cogs.recommend",
-    "bot.cogs.party",
-    "bot.cogs.forget",
-    "bot.cogs.catalog",
+    "bot.discord.cogs.help",
+    "bot.discord.cogs.classify",
+    "bot.discord.cogs.likes",
+    "bot.discord.cogs.recommend",
+    "bot.discord.cogs.party",
+    "bot.discord.cogs.forget",
+    "bot.discord.cogs.catalog",
 ]
 
 UNEXPECTED_ERROR_MESSAGE = "Something went wrong on my side; it has been logged."
@@ -186,7 +186,7 @@ def user_message_for(error: BaseException) -> tuple[str, bool]:
 
 
 def _storage_problem(error: BaseException) -> str | None:
-    from bot.service import storage_problem_message  # loaded with the cogs anyway
+    from bot.service.app import storage_problem_message  # loaded with the cogs anyway
 
     return storage_problem_message(error)
 
@@ -513,7 +513,7 @@ def main_run(
 
 
 def main() -> int:
-    """``python -m bot.discord_app``: settings from the environment and ``.env``."""
+    """``python -m bot.discord.app``: settings from the environment and ``.env``."""
     try:
         settings = Settings.from_env()
     except ConfigError as exc:
@@ -523,7 +523,7 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    # Run through the canonical module so cogs importing ``bot.discord_app`` share its classes.
-    from bot.discord_app import main as _main
+    # Run through the canonical module so cogs importing ``bot.discord.app`` share its classes.
+    from bot.discord.app import main as _main
 
     raise SystemExit(_main())

@@ -17,7 +17,7 @@ def run_analyze(args: argparse.Namespace) -> int:
         raise FileNotFoundError(2, "no such file", str(path))
     analysis = Analyzer.load(threads=os.cpu_count() or 1).analyze(path)
     if args.chart:
-        from bot.chart import genre_timeline_png
+        from bot.present.chart import genre_timeline_png
 
         if analysis.is_music:
             Path(args.chart).write_bytes(genre_timeline_png(analysis))
@@ -26,7 +26,7 @@ def run_analyze(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(analysis.to_dict(), indent=2))
     else:
-        from bot.render import analysis_text
+        from bot.present.format import analysis_text
 
         print(analysis_text(analysis, color=sys.stdout.isatty()))
     return 0

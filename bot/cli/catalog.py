@@ -71,8 +71,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
 
 def _run(command: Callable[[argparse.Namespace, object], Awaitable[int]], args: argparse.Namespace) -> int:
     async def main() -> int:
-        from bot.engine import EngineConfig
-        from bot.service import EarwormService
+        from bot.service.app import EarwormService
+        from bot.service.engine import EngineConfig
 
         workers = getattr(args, "workers", None) or os.cpu_count() or 1
         service = await EarwormService.open(args.db, EngineConfig(workers=workers, max_queue=1024))
@@ -113,7 +113,7 @@ class ProgressBar:
 
 
 async def index_folder(service, directory: Path, guild: int, user: int | None, quiet: bool = False) -> dict[str, int]:
-    from bot.service import NotMusicError
+    from bot.service.app import NotMusicError
 
     files = audio_files(directory)
     if not files:
@@ -164,7 +164,7 @@ async def cmd_like(args: argparse.Namespace, service) -> int:
 
 
 async def cmd_recommend(args: argparse.Namespace, service) -> int:
-    from bot.render_playlist import playlist_text
+    from bot.cli.playlist_text import playlist_text
 
     playlist = await service.recommend(args.guild, args.user, args.n)
     print(playlist_text(playlist))
@@ -172,7 +172,7 @@ async def cmd_recommend(args: argparse.Namespace, service) -> int:
 
 
 async def cmd_party(args: argparse.Namespace, service) -> int:
-    from bot.render_playlist import party_text
+    from bot.cli.playlist_text import party_text
 
     try:
         users = [int(u) for u in args.users.split(",") if u.strip()]

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bot.engine import AnalysisEngine, EngineConfig
+from bot.service.engine import AnalysisEngine, EngineConfig
 from inference.errors import EarwormError
 from inference.evaluate import accuracy_report, precision_at_k, timing_summary
 from inference.genres import normalise_label
