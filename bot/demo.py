@@ -10,9 +10,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from bot.cli.catalog import index_folder
-from bot.cli.playlist_text import party_text, playlist_text
-from bot.present.format import analysis_text
+from bot.cli.index import index_folder
+from bot.cli.text import analysis_text, party_text, playlist_text
 
 BUNDLED = Path(__file__).resolve().parent.parent / "tests" / "fixtures"
 GUILD = 1
@@ -38,7 +37,7 @@ async def run_demo(args: argparse.Namespace, service) -> int:
     chart.write_bytes(genre_timeline_png(stored.analysis))
     print(f"(genre timeline picture: {chart})")
 
-    tracks = {t.title: t for t in await service.db.list_tracks(GUILD)}
+    tracks = {t.title: t for t in await service.list_tracks(GUILD)}
     for user, (_name, titles) in LISTENERS.items():
         for title in titles:
             await service.like(GUILD, user, tracks[title].id)

@@ -35,9 +35,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--check", action="store_true", help="validate the settings, print them (token masked) and exit")
     p.add_argument("--health", action="store_true", help="exit 0 if a running bot's heartbeat is fresh, else 1 (for Docker HEALTHCHECK)")
 
-    from bot.cli import catalog as cli_catalog
+    from bot.cli.catalog import add_commands
 
-    cli_catalog.add_commands(sub)
+    add_commands(sub)
     return parser
 
 
@@ -58,7 +58,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.close()
         return 0
     except Exception as exc:
-        from storage.records import StorageError
+        from bot.service.errors import StorageError
 
         if not isinstance(exc, StorageError):
             raise

@@ -22,11 +22,13 @@ def run_analyze(args: argparse.Namespace) -> int:
         if analysis.is_music:
             Path(args.chart).write_bytes(genre_timeline_png(analysis))
         else:
-            print(f"earworm: no chart: this doesn't sound like music ({analysis.not_music_reason})", file=sys.stderr)
+            from bot.service.errors import not_music_message
+
+            print(f"earworm: no chart: {not_music_message(analysis.not_music_reason)}", file=sys.stderr)
     if args.json:
         print(json.dumps(analysis.to_dict(), indent=2))
     else:
-        from bot.present.format import analysis_text
+        from bot.cli.text import analysis_text
 
         print(analysis_text(analysis, color=sys.stdout.isatty()))
     return 0

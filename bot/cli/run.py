@@ -16,28 +16,42 @@ import argparse
 import logging
 import sys
 import time
+from typing import TYPE_CHECKING
 
 from bot.config import ConfigError, Settings
+
+if TYPE_CHECKING:
+    from bot.service.app import EarwormService
+    from bot.service.engine import EngineConfig
 
 #: A heartbeat older than this means the bot is not connected (3 missed beats).
 HEALTH_MAX_AGE_S = 90.0
 
 
-async def make_services(settings: Settings):  # -> EarwormService
-    """The application service for the bot, configured from ``settings``."""
-    from bot.service.app import EarwormService
+def engine_config(settings: Settings) -> EngineConfig:
+    """The engine and admission limits the configured bot runs with."""
     from bot.service.engine import EngineConfig
+
+    return EngineConfig(
+        workers=settings.workers,
+        job_timeout_s=settings.job_timeout_s,
+        max_queue=settings.max_queue,
+        max_bytes=max(settings.max_attachment_bytes, settings.max_download_bytes),
+        max_duration_s=settings.max_duration_s,
+        per_user_concurrent=settings.per_user_concurrent_jobs,
+        per_user_per_minute=settings.per_user_jobs_per_minute,
+    )
+
+
+async def make_services(settings: Settings) -> EarwormService:
+    """The application service for the bot, configured from ``settings``; its workers start
+    now, so the first request does not wait for the models to load."""
+    from bot.service.app import EarwormService
     from inference.fetch import FetchLimits
 
     return await EarwormService.open(
         settings.database_path,
-        EngineConfig(
-            workers=settings.workers,
-            job_timeout_s=settings.job_timeout_s,
-            max_queue=settings.max_queue,
-            max_bytes=max(settings.max_attachment_bytes, settings.max_download_bytes),
-            max_duration_s=settings.max_duration_s,
-        ),
+        engine_config(settings),
         FetchLimits(
             max_bytes=settings.max_download_bytes,
             max_duration_s=settings.max_duration_s,

@@ -32,6 +32,7 @@ import importlib.util
 import logging
 import signal
 import sys
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -43,6 +44,7 @@ from discord.gateway import DiscordWebSocket
 from discord.http import Route
 
 from bot.config import ConfigError, Settings
+from bot.service.errors import storage_problem_message
 from inference.errors import EarwormError
 
 log = logging.getLogger(__name__)
@@ -60,6 +62,8 @@ COGS: list[str] = [
 ]
 
 UNEXPECTED_ERROR_MESSAGE = "Something went wrong on my side; it has been logged."
+#: Result messages whose track the bot remembers (``EarwormBot.result_tracks``).
+RESULTS_REMEMBERED = 10_000
 #: How often the connected bot touches ``settings.heartbeat_path`` (``earworm run --health``).
 HEARTBEAT_INTERVAL_S = 30.0
 
@@ -186,8 +190,6 @@ def user_message_for(error: BaseException) -> tuple[str, bool]:
 
 
 def _storage_problem(error: BaseException) -> str | None:
-    from bot.service.app import storage_problem_message  # loaded with the cogs anyway
-
     return storage_problem_message(error)
 
 
@@ -263,6 +265,9 @@ class EarwormBot(commands.Bot):
         )
         self.settings = settings
         self.services = services
+        #: Result message id -> the track it shows, newest last (bounded): a ❤️ on a result
+        #: needs no message fetch. After a restart the message's buttons say the same.
+        self.result_tracks: OrderedDict[int, int] = OrderedDict()
         #: Synced app commands by name (filled in ``setup_hook``): used for command mentions.
         self.app_command_ids: dict[str, int] = {}
         self._services_closed = False
@@ -299,6 +304,11 @@ class EarwormBot(commands.Bot):
             "Synced %d app commands %s: %s", len(synced), where, ", ".join(c.name for c in synced)
         )
         return synced
+
+    def remember_result(self, message_id: int, track_id: int) -> None:
+        self.result_tracks[message_id] = track_id
+        while len(self.result_tracks) > RESULTS_REMEMBERED:
+            self.result_tracks.popitem(last=False)
 
     def command_mention(self, qualified_name: str) -> str:
         """``</party start:123>`` (clickable in Discord) when synced, else ``/party start``."""

@@ -12,9 +12,8 @@ a count.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
 
 import discord
 
@@ -32,13 +31,12 @@ from bot.discord.playlist_embeds import (
     track_facts,
     track_link,
 )
-from bot.present.format import format_duration, format_share
-from inference.genres import display_name
+from bot.present.format import display_name, format_duration, format_share
 
 if TYPE_CHECKING:
-    from bot.service.app import Stored
+    from bot.service.catalog import ImportSummary
+    from bot.service.results import CatalogStats, ProgressEvent, Stored
     from inference.errors import EarwormError
-    from storage.records import CatalogStats
 
 STATS_GENRES = 8  # genres named in /catalog stats
 SOURCE_URL_CHARS = 300  # the imported link, shown (unlinked) in the summary and the progress
@@ -83,29 +81,6 @@ def _bar(share: float, width: int = 10) -> str:
 
 
 # ---------------------------------------------------------------------------- /catalog add
-
-
-@dataclass
-class ImportSummary:
-    added: list[Stored] = field(default_factory=list)
-    already: list[Stored] = field(default_factory=list)
-    failed: list[EarwormError] = field(default_factory=list)
-
-    @classmethod
-    def of(cls, results: Iterable[Stored | EarwormError]) -> ImportSummary:
-        summary = cls()
-        for r in results:
-            if isinstance(r, Exception):
-                summary.failed.append(r)
-            elif r.created:
-                summary.added.append(r)
-            else:
-                summary.already.append(r)
-        return summary
-
-    @property
-    def total(self) -> int:
-        return len(self.added) + len(self.already) + len(self.failed)
 
 
 def source_text(url: str) -> str:
@@ -234,25 +209,19 @@ def _share_out(needs: Sequence[int], budget: int) -> list[int]:
 # ---------------------------------------------------------------------------- progress
 
 
-def progress_text(event: Mapping[str, Any] | None, url: str) -> str:
-    """One line of ``/catalog add`` progress from a fetch progress event."""
-    if not event:
+def progress_text(event: ProgressEvent | None, url: str) -> str:
+    """One line of ``/catalog add`` progress."""
+    if event is None or event.stage == "resolving":
         return f"⏳ Fetching {source_text(url)}…"
-    stage = event.get("stage")
-    if stage == "downloading":
-        items = int(event.get("items") or 1)
-        item = int(event.get("item") or 1)
-        frac = event.get("fraction")
-        pct = f" ({round(frac * 100)}%)" if isinstance(frac, int | float) else ""
+    if event.stage == "downloading":
+        items, item = event.items or 1, event.item or 1
+        pct = f" ({round(event.fraction * 100)}%)" if event.fraction is not None else ""
         which = f" track {item} of {items}" if items > 1 else ""
         return f"⬇️ Downloading{which}…{pct}"
-    if stage == "checking":
+    if event.stage == "checking":
         return "🔎 Checking the downloads…"
-    if stage in ("done", "analysing"):
-        items = event.get("items")
-        what = plural(int(items), "track") if items else "the audio"
-        return f"🎧 Listening to {what} (this takes a few seconds per track)…"
-    return f"⏳ Fetching {source_text(url)}…"
+    what = plural(event.items, "track") if event.items else "the audio"
+    return f"🎧 Listening to {what} (this takes a few seconds per track)…"
 
 
 def moved_to_channel_text() -> str:

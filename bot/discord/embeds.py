@@ -20,26 +20,27 @@ from typing import TYPE_CHECKING
 import discord
 
 from bot.discord.markdown import clip, link_target, masked_link, safe_text
+from bot.present.colours import OTHER_COLOR, genre_color
 from bot.present.format import (
-    OTHER_COLOR,
     TAG_GROUPS,
     TAG_MAX,
     TAG_MIN,
+    bar,
     chart_genres,
     coverage_text,
+    display_name,
     format_duration,
     format_key,
     format_mood,
     format_share,
     format_tempo,
-    genre_color,
     top_items,
 )
-from inference.genres import display_name
+from bot.service.errors import not_music_message
 
 if TYPE_CHECKING:
+    from bot.service.results import TrackRecord
     from inference.result import Analysis
-    from storage.records import TrackRecord
 
 __all__ = [
     "CHART_FILENAME",
@@ -47,7 +48,6 @@ __all__ = [
     "clip",
     "likes_embed",
     "not_music_embed",
-    "not_music_reason_text",
     "safe_text",
     "similar_embed",
     "track_link",
@@ -64,7 +64,6 @@ FOOTER_MAX = 2048
 
 BAR_WIDTH = 12  # characters in a genre bar
 BAR_GENRES = 5  # genres shown as bars (the rest is summed as "other")
-_EIGHTHS = " ▏▎▍▌▋▊▉█"
 
 
 def track_link(title: str, url: str | None, limit: int = 200) -> str:
@@ -73,10 +72,7 @@ def track_link(title: str, url: str | None, limit: int = 200) -> str:
 
 
 def _bar(share: float, width: int = BAR_WIDTH) -> str:
-    eighths = int(round(max(0.0, min(1.0, share)) * width * 8))
-    full, part = divmod(eighths, 8)
-    bar = "█" * full + (_EIGHTHS[part] if part else "")
-    return (bar or ("▏" if share > 0 else "")).ljust(width)
+    return bar(share, width).ljust(width)
 
 
 def genre_lines(analysis: Analysis, n: int = BAR_GENRES) -> list[str]:
@@ -151,14 +147,6 @@ def analysis_embed(
     return embed
 
 
-def not_music_reason_text(analysis: Analysis) -> str:
-    """``"This doesn't sound like music (speech)."``"""
-    reason = analysis.not_music_reason
-    return (
-        f"This doesn't sound like music ({reason})." if reason else "This doesn't sound like music."
-    )
-
-
 def not_music_embed(
     analysis: Analysis, *, title: str | None = None, url: str | None = None
 ) -> discord.Embed:
@@ -168,8 +156,8 @@ def not_music_embed(
         url=link_target(url),
         colour=discord.Colour(int(OTHER_COLOR.lstrip("#"), 16)),
         description=(
-            f"{not_music_reason_text(analysis)} I didn't add it to this server's catalog.\n"
-            f"Music confidence: {analysis.music_confidence:.2f}"
+            f"{not_music_message(analysis.not_music_reason)} I didn't add it to this server's "
+            f"catalog.\nMusic confidence: {analysis.music_confidence:.2f}"
         ),
     )
     embed.set_footer(text=_footer(analysis.model_version, None))

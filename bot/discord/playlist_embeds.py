@@ -21,15 +21,14 @@ from typing import TYPE_CHECKING
 
 import discord
 
-from bot.cli.playlist_text import party_pick_line
 from bot.discord.markdown import clip, masked_link, safe_text
-from bot.present.format import format_duration, genre_color
-from inference.genres import display_name
+from bot.present.colours import genre_color
+from bot.present.format import display_name, format_duration
+from bot.present.playlists import party_pick_line
 
 if TYPE_CHECKING:
-    from bot.service.app import PartyResult, Playlist
+    from bot.service.results import ForgetReport, PartyRecord, PartyResult, Playlist, TrackRecord
     from inference.recommend import PartyPick
-    from storage.records import ForgetReport, PartyRecord, TrackRecord
 
 # Discord's limits (https://discord.com/developers/docs/resources/message#embed-object-embed-limits).
 DESCRIPTION_LIMIT = 4096

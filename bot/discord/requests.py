@@ -1,12 +1,14 @@
 """Find the audio in a Discord message: an audio attachment, or else the first http(s) link.
 
-What comes out is an :class:`AudioRequest`: either an attachment (read its bytes with
-:meth:`AudioRequest.read`, which checks the declared size against the limit *before* downloading
-anything) or a link (hand ``url`` to ``EarwormService.add_link``, which downloads it in a worker
-with yt-dlp). ``source_url`` is what the catalog records as the track's source: the message's
-jump URL for an attachment (so "More like this" and playlists link back to where it was shared),
-the link itself for a link. An attachment given straight to ``/classify`` has no message yet:
-its ``source_url`` is None and the command sets it to the result message afterwards.
+What comes out is an :class:`AudioRequest`: either an attachment (whose declared size
+:meth:`AudioRequest.check_size` checks against the limit *before* anything is downloaded) or a
+link. :meth:`AudioRequest.source` hands it to the service as an
+:class:`~bot.service.results.AudioSource` (the service downloads a link in a worker with
+yt-dlp, and an attachment with :meth:`AudioRequest.read`). ``source_url`` is what the catalog
+records as the track's source: the message's jump URL for an attachment (so "More like this"
+and playlists link back to where it was shared), the link itself for a link. An attachment given
+straight to ``/classify`` has no message yet: its ``source_url`` is None and the service records
+the result message instead.
 
 ``shared_by`` is who the catalog credits with the track (``tracks.added_by``, what ``/forget``
 unlinks): the author of the message it was found in, or whoever gave it to ``/classify``, never
@@ -18,35 +20,25 @@ Nothing here blocks: reading an attachment is one aiohttp request on discord.py'
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import PurePosixPath
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 from urllib.parse import unquote, urlsplit
 
 import discord
 
-from bot.service.app import Stored
-from bot.service.convert import record_to_analysis
-from inference.errors import EarwormError, NotAudioLink
+from bot.service.results import AudioSource
+from inference.errors import EarwormError
 from inference.formats import AUDIO_EXTENSIONS  # every container the decoder reads
-
-if TYPE_CHECKING:
-    from bot.service.app import EarwormService
 
 log = logging.getLogger(__name__)
 
 __all__ = [
-    "AUDIO_EXTENSIONS",
     "AttachmentTooLarge",
     "AudioRequest",
     "NoAudioFound",
-    "add_to_catalog",
-    "existing_track",
     "find_links",
     "from_attachment",
     "from_link",
@@ -115,11 +107,16 @@ class AudioRequest:
                 f"{human_size(max_bytes)}."
             )
 
+    def source(self, max_bytes: int) -> AudioSource:
+        """The request as the service takes it (an attachment is read within ``max_bytes``)."""
+        read = (lambda: self.read(max_bytes)) if self.attachment is not None else None
+        return AudioSource(self.kind, self.title, self.url, self.source_url, self.shared_by, read)
+
     async def read(self, max_bytes: int) -> bytes:
         """The attachment's bytes: the declared size is checked first (nothing is downloaded
         when it is over the limit), then the actual size."""
         if self.attachment is None:
-            raise TypeError("only attachments can be read; give links to add_link")
+            raise TypeError("only attachments can be read")
         self.check_size(max_bytes)
         try:
             data = await self.attachment.read()
@@ -199,83 +196,3 @@ def from_message(message: discord.Message) -> AudioRequest | None:
     if links:
         return from_link(links[0], shared_by=shared_by)
     return None
-
-
-# ---------------------------------------------------------------------- into the catalog
-
-#: ``progress(stage, fraction)``: stage is "downloading" (fraction 0..1 or None) or "analysing".
-StageCallback = Callable[[str, "float | None"], None]
-
-
-async def existing_track(
-    service: EarwormService, guild_id: int, request: AudioRequest
-) -> Stored | None:
-    """The catalog entry this request already has in the guild (same message or same link),
-    with its stored analysis; None if there is none (nothing is downloaded here)."""
-    if request.source_url is None:
-        return None
-    track = await service.db.find_track_by_source(guild_id, request.source_url)
-    if track is None:
-        return None
-    record = await service.db.get_analysis(track.content_hash)
-    if record is None:
-        return None
-    return Stored(track, record_to_analysis(record, track.title), False, True)
-
-
-async def add_to_catalog(
-    service: EarwormService,
-    guild_id: int,
-    request: AudioRequest,
-    *,
-    max_attachment_bytes: int,
-    progress: StageCallback | None = None,
-) -> Stored:
-    """Download (attachment bytes, or the link in a worker), analyse in the pool and add to the
-    guild's catalog, credited to ``request.shared_by``; reuse what is already there.
-    ``progress`` is called on the event loop.
-
-    Raises ``NotMusicError`` for speech/silence/noise (nothing is added) and other
-    ``EarwormError`` subclasses for refusals and failures.
-    """
-    found = await existing_track(service, guild_id, request)
-    if found is not None:
-        return found
-
-    def report(stage: str, fraction: float | None = None) -> None:
-        if progress is not None:
-            progress(stage, fraction)
-
-    if request.kind == "attachment":
-        report("downloading", None)
-        return await service.add_attachment(
-            guild_id,
-            request.url,
-            lambda: request.read(max_attachment_bytes),
-            title=request.title,
-            source_url=request.source_url,
-            added_by=request.shared_by,
-            downloaded=lambda: report("analysing", None),
-        )
-
-    loop = asyncio.get_running_loop()
-
-    def on_fetch(event: dict) -> None:  # on the loop (from the fetch worker)
-        stage = event.get("stage")
-        if stage in ("resolving", "downloading"):
-            args: tuple[str, float | None] = ("downloading", event.get("fraction"))
-        elif stage == "done":
-            args = ("analysing", None)
-        else:
-            return
-        with contextlib.suppress(RuntimeError):  # the loop closed (shutting down)
-            loop.call_soon_threadsafe(report, *args)
-
-    report("downloading", None)
-    results = await service.add_link(guild_id, request.url, request.shared_by, progress=on_fetch)
-    if not results:
-        raise NotAudioLink("I couldn't find any audio at that link.")
-    first = results[0]
-    if isinstance(first, EarwormError):
-        raise first
-    return first

@@ -17,25 +17,27 @@ import math
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-from bot.present.format import (
-    GAP_S,
+from bot.present.colours import (
     OTHER_COLOR,
     OTHER_LABEL,
     SILENCE_COLOR,
     SILENCE_LABEL,
+    genre_color,
+    relative_luminance,
+)
+from bot.present.format import (
+    GAP_S,
     chart_genres,
     clean_title,
+    display_name,
     format_duration,
     format_key,
     format_mood,
     format_share,
     format_tempo,
-    genre_color,
-    relative_luminance,
     segment_runs,
     segment_seconds,
 )
-from inference.genres import display_name
 
 if TYPE_CHECKING:
     from inference.result import Analysis

@@ -35,6 +35,10 @@ class InFlight(Generic[K, V]):
     def __len__(self) -> int:
         return len(self._tasks)
 
+    def __contains__(self, key: object) -> bool:
+        """Whether work for ``key`` is running now (a call would join it)."""
+        return key in self._tasks
+
     async def run(self, key: K, work: Callable[[], Awaitable[V]]) -> V:
         """``await work()``, or, while another call with ``key`` is running, its result."""
         task = self._tasks.get(key)

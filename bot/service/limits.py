@@ -1,9 +1,9 @@
 """Admission control for analysis jobs: who may start one now, and when to come back if not.
 
-Three limits, from :class:`~bot.config.Settings`:
+Three limits, from :class:`~bot.service.engine.EngineConfig`:
 
-- ``per_user_concurrent_jobs``: analyses one user may have running (or waiting) at once;
-- ``per_user_jobs_per_minute``: analyses one user may start in any 60-second window (sliding);
+- ``per_user_concurrent``: analyses one user may have running (or waiting) at once;
+- ``per_user_per_minute``: analyses one user may start in any 60-second window (sliding);
 - ``max_queue``: jobs allowed to wait for a worker, all users together. With ``workers`` jobs
   running and ``max_queue`` waiting, the next one is refused ("busy, try again") instead of
   queueing without bound.
@@ -11,9 +11,9 @@ Three limits, from :class:`~bot.config.Settings`:
 A refusal is a :class:`Refused` (an ``EarwormError``, so front ends show its message as is) with
 ``retry_after_s`` estimated from the durations of recent jobs::
 
-    limiter = limiter_for(bot)                 # one per bot, built from bot.settings
-    async with limiter.slot(user_id):          # raises Refused at once, never waits
-        ... download, analyse, reply ...
+    limiter = JobLimiter.from_config(engine_config)   # the service has one
+    async with limiter.slot(user_id):                 # raises Refused at once, never waits
+        ... download, analyse ...
 
 Admission is synchronous and pure bookkeeping (no awaits, no locks, no threads): a check and a
 reservation happen in one step on the event loop, so two tasks can never both take the last
@@ -36,11 +36,11 @@ from typing import TYPE_CHECKING, Any
 from inference.errors import EarwormError
 
 if TYPE_CHECKING:
-    from bot.config import Settings
+    from bot.service.engine import EngineConfig
 
 log = logging.getLogger(__name__)
 
-__all__ = ["JobLimiter", "Refused", "Slot", "limiter_for"]
+__all__ = ["JobLimiter", "Refused", "Slot"]
 
 #: Assumed length of one job (download + analysis) before any has finished.
 DEFAULT_JOB_S = 10.0
@@ -114,12 +114,12 @@ class JobLimiter:
         self.refused = collections.Counter[str]()
 
     @classmethod
-    def from_settings(cls, settings: Settings, **kwargs: Any) -> JobLimiter:
+    def from_config(cls, config: EngineConfig, **kwargs: Any) -> JobLimiter:
         return cls(
-            workers=settings.workers,
-            max_queue=settings.max_queue,
-            per_user_concurrent=settings.per_user_concurrent_jobs,
-            per_user_per_minute=settings.per_user_jobs_per_minute,
+            workers=config.workers,
+            max_queue=config.max_queue,
+            per_user_concurrent=config.per_user_concurrent,
+            per_user_per_minute=config.per_user_per_minute,
             **kwargs,
         )
 
@@ -239,12 +239,3 @@ def _whole_seconds(seconds: float) -> int:
         return 1
     return max(1, math.ceil(seconds))
 
-
-def limiter_for(bot: Any) -> JobLimiter:
-    """The bot's one :class:`JobLimiter` (created from ``bot.settings`` on first use), shared by
-    every cog that starts analyses so the limits hold across commands, menus and reactions."""
-    limiter = getattr(bot, "_earworm_limiter", None)
-    if limiter is None:
-        limiter = JobLimiter.from_settings(bot.settings)
-        bot._earworm_limiter = limiter
-    return limiter

@@ -16,8 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.service.app import HISTORY_NOT_SAVED, EarwormService
+from bot.service.app import EarwormService
 from bot.service.engine import EngineConfig
+from bot.service.errors import HISTORY_NOT_SAVED
 from inference.fetch import FetchLimits
 from tests.bot.test_e2e_likes import classify, reply_to
 from tests.fake_discord import FakeDiscord

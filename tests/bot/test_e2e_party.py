@@ -239,7 +239,7 @@ def test_a_big_party_playlist_stays_within_discords_limits():
     """60 members: the "who gets what" lines spill into further embeds and messages, each
     within Discord's limits, none lost."""
     from bot.discord.playlist_embeds import embed_size, party_playlist_messages
-    from bot.service.app import PartyResult
+    from bot.service.results import PartyResult
     from inference.recommend import MemberReport, PartyPlaylist
 
     members = [MemberReport(uid, "ok", 1, 2, 0.5) for uid in range(1, 61)]

@@ -154,7 +154,7 @@ def test_a_long_playlist_is_split_within_discords_limits():
     """25 picks with long titles, links and reasons: several embeds (and messages if need be),
     none over Discord's limits, every pick kept whole and in order."""
     from bot.discord.playlist_embeds import DESCRIPTION_LIMIT, embed_size, recommendation_messages
-    from bot.service.app import Playlist
+    from bot.service.results import Playlist
     from inference.recommend import Pick, Recommendation
 
     def track(i: int) -> Any:

@@ -54,3 +54,34 @@ async def test_cancelled_analysis_frees_the_worker(engine: AnalysisEngine) -> No
     with pytest.raises(asyncio.CancelledError):
         await job
     assert (await engine.analyze(fixture_path("solo_trumpet.ogg"))).is_music
+
+
+def test_the_settings_take_their_defaults_from_the_engine() -> None:
+    """One set of defaults: the engine's (bot.config takes them from here)."""
+    from bot.config import Settings
+
+    engine, settings = EngineConfig(), Settings()
+    assert settings.workers == engine.workers
+    assert settings.job_timeout_s == engine.job_timeout_s
+    assert settings.max_queue == engine.max_queue
+    assert settings.max_download_bytes == engine.max_bytes
+    assert settings.max_duration_s == engine.max_duration_s
+    assert settings.per_user_concurrent_jobs == engine.per_user_concurrent
+    assert settings.per_user_jobs_per_minute == engine.per_user_per_minute
+
+
+async def test_the_workers_start_on_the_first_analysis(tmp_path) -> None:
+    """Commands that never analyse (forget, recommend, party) never start the workers."""
+    from bot.service.app import EarwormService
+
+    service = await EarwormService.open(tmp_path / "e.db", EngineConfig(workers=1), start_workers=False)
+    try:
+        await service.forget(1)
+        await service.recommend(1, 1)
+        await service.party_playlist(1, [1, 2])
+        assert not service.engine.started and service.engine.pool.stats().alive == 0
+        path = fixture_path("solo_trumpet.ogg")
+        stored = await service.add_track(1, path, title="t", source_kind="file", source_url=str(path), added_by=None)
+        assert stored.created and service.engine.started and service.engine.pool.stats().alive == 1
+    finally:
+        await service.aclose()

@@ -7,8 +7,9 @@ import dataclasses
 
 import pytest
 
+from bot.cli.run import engine_config
 from bot.config import Settings
-from bot.service.limits import JobLimiter, Refused, limiter_for
+from bot.service.limits import JobLimiter, Refused
 from inference.errors import EarwormError
 
 
@@ -154,20 +155,13 @@ async def test_concurrent_tasks_never_overbook():
     assert limiter.active == 0
 
 
-def test_from_settings_and_one_limiter_per_bot():
+def test_from_the_settings_through_the_engine_config():
     settings = dataclasses.replace(
         Settings(), workers=3, max_queue=7, per_user_concurrent_jobs=4, per_user_jobs_per_minute=9
     )
-    limiter = JobLimiter.from_settings(settings)
+    limiter = JobLimiter.from_config(engine_config(settings))
     assert (limiter.workers, limiter.max_queue) == (3, 7)
     assert (limiter.per_user_concurrent, limiter.per_user_per_minute) == (4, 9)
-
-    class FakeBot:
-        pass
-
-    bot = FakeBot()
-    bot.settings = settings  # type: ignore[attr-defined]
-    assert limiter_for(bot) is limiter_for(bot)
 
 
 def test_invalid_parameters():

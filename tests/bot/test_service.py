@@ -8,8 +8,9 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from bot.service.app import EarwormService, NotMusicError, UnknownTrack
+from bot.service.app import EarwormService
 from bot.service.convert import analysis_to_record
+from bot.service.errors import NotMusicError, UnknownTrack
 from tests.audio_helpers import fixture_path, preload_analyses
 
 GUILD, OTHER_GUILD = 1, 2

@@ -9,7 +9,8 @@ import sqlite3
 import pytest
 
 from bot.discord.app import UNEXPECTED_ERROR_MESSAGE, user_message_for
-from bot.service.app import HISTORY_NOT_SAVED, EarwormService
+from bot.service.app import EarwormService
+from bot.service.errors import HISTORY_NOT_SAVED
 from storage import StorageFull
 from tests.fake_discord.seed import seed_catalog
 from tests.storage.test_failures import set_max_pages

@@ -19,6 +19,7 @@ from discord.ext import commands
 
 from bot.discord.app import EarwormView
 from bot.discord.playlist_embeds import FORGET_PROMPT, forget_summary
+from bot.discord.replies import services_of
 
 if TYPE_CHECKING:
     from bot.discord.app import EarwormBot
@@ -48,7 +49,7 @@ class ForgetConfirm(EarwormView):
         self.stop()
         await interaction.response.edit_message(content="Deleting…", view=None)
         try:
-            report = await self.bot.services.forget(interaction.user.id)
+            report = await services_of(self.bot).forget(interaction.user.id)
         except Exception:  # one transaction: nothing was deleted; the error goes to on_error
             with contextlib.suppress(discord.HTTPException):
                 await interaction.edit_original_response(

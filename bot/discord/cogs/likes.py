@@ -2,9 +2,10 @@
 
 - A ❤️ reaction (U+2764, with or without U+FE0F) on an Earworm result likes that track; on any
   other message with an audio attachment or a link it first analyses the audio and adds it to the
-  server's catalog (within the same limits as ``/classify``), credited to the message's author
-  (who shared it), then likes it for the one who reacted. Removing the
-  reaction removes the like. Reactions get no reply: on a refusal or failure Earworm adds a ⚠️
+  server's catalog (within the same limits as ``/classify``; a ❤️ that finds the track in the
+  catalog, or joins an analysis already under way, takes no place in them), credited to the
+  message's author (who shared it), then likes it for the one who reacted: one service call
+  either way. Removing the reaction removes the like. Reactions get no reply: on a refusal or failure Earworm adds a ⚠️
   reaction to the message and logs why, nothing else (a chat full of error messages for hearts
   would be worse than a quiet miss).
 - ``/likes`` lists your likes in this server, privately, five per page, with ◀ ▶ and a remove
@@ -19,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
+from collections import OrderedDict
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
@@ -29,16 +30,16 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.discord.app import EarwormBot, EarwormView, set_request_id
-from bot.discord.cogs.classify import services_of, track_id_from_components
 from bot.discord.embeds import likes_embed
-from bot.discord.requests import add_to_catalog, existing_track, from_message
-from bot.service.limits import limiter_for
+from bot.discord.replies import services_of
+from bot.discord.requests import from_message
+from bot.discord.track_buttons import track_id_from_components
+from bot.service.errors import StorageError
 from inference.errors import EarwormError
-from storage.records import StorageError
 
 if TYPE_CHECKING:
     from bot.service.app import EarwormService
-    from storage.records import TrackRecord
+    from bot.service.results import AudioSource, LikesPage
 
 log = logging.getLogger(__name__)
 
@@ -62,44 +63,34 @@ class LikesView(EarwormView):
         self.guild_id = guild_id
         self.user_id = user_id
         self.page = 0
-        self.total = 0
-        self.tracks: list[TrackRecord] = []
-
-    @property
-    def pages(self) -> int:
-        return max(1, math.ceil(self.total / self.page_size))
+        self.listing: LikesPage | None = None
 
     async def load(self) -> None:
-        """Read the current page from the database (clamped to the last page) and rebuild the
-        buttons."""
-        db = self.service.db
-        self.total = await db.count_likes(self.guild_id, self.user_id)
-        self.page = max(0, min(self.page, self.pages - 1))
-        self.tracks = await db.list_likes(
-            self.guild_id, self.user_id, offset=self.page * self.page_size, limit=self.page_size
-        )
-        self._build()
+        """Read the current page (clamped to the last page) and rebuild the buttons."""
+        self._show(await self.service.likes_page(self.guild_id, self.user_id, self.page, self.page_size))
+
+    def _show(self, listing: LikesPage) -> None:
+        self.listing = listing
+        self.page = listing.page
+        self.clear_items()
+        for i, track in enumerate(listing.tracks, listing.start + 1):
+            self.add_item(RemoveLikeButton(i, track.id))
+        if listing.pages > 1:
+            self.add_item(PageButton("◀", -1, disabled=self.page == 0))
+            self.add_item(PageButton("▶", +1, disabled=self.page >= listing.pages - 1))
 
     def embed(self) -> discord.Embed:
+        assert self.listing is not None
+        listing = self.listing
         return likes_embed(
-            self.tracks,
-            page=self.page,
-            pages=self.pages,
-            total=self.total,
-            start=self.page * self.page_size,
+            listing.tracks, page=listing.page, pages=listing.pages, total=listing.total, start=listing.start
         )
-
-    def _build(self) -> None:
-        self.clear_items()
-        start = self.page * self.page_size
-        for i, track in enumerate(self.tracks, start + 1):
-            self.add_item(RemoveLikeButton(i, track.id))
-        if self.pages > 1:
-            self.add_item(PageButton("◀", -1, disabled=self.page == 0))
-            self.add_item(PageButton("▶", +1, disabled=self.page >= self.pages - 1))
 
     async def show(self, interaction: discord.Interaction) -> None:
         await self.load()
+        await self._edit(interaction)
+
+    async def _edit(self, interaction: discord.Interaction) -> None:
         await interaction.response.edit_message(
             embed=self.embed(), view=self if self.children else None
         )
@@ -107,9 +98,10 @@ class LikesView(EarwormView):
             self.stop()
 
     async def remove(self, interaction: discord.Interaction, track_id: int) -> None:
-        removed = await self.service.unlike(self.guild_id, self.user_id, track_id)
-        log.info("user %s removed like of track %s (%s)", self.user_id, track_id, removed)
-        await self.show(interaction)
+        listing = await self.service.remove_like(self.guild_id, self.user_id, track_id, self.page, self.page_size)
+        log.info("user %s removed like of track %s", self.user_id, track_id)
+        self._show(listing)
+        await self._edit(interaction)
 
 
 class RemoveLikeButton(discord.ui.Button[LikesView]):
@@ -140,7 +132,7 @@ class Likes(commands.Cog):
         self.bot = bot
         self._locks: dict[tuple[int, int], tuple[asyncio.Lock, int]] = {}
         #: User message id -> the track its ❤️ liked (so un-❤️ finds it without a lookup).
-        self._message_tracks: dict[int, int] = {}
+        self._message_tracks: OrderedDict[int, int] = OrderedDict()
 
     # -- /likes
 
@@ -205,21 +197,16 @@ class Likes(commands.Cog):
         set_request_id(f"r{payload.message_id}-{payload.user_id}")
         async with self._serialised(payload.message_id, payload.user_id):
             try:
-                track_id = await self._track_for(payload, analyse=add)
-                if track_id is None:
+                target = await self._target(payload, add=add)
+                if target is None:
                     return
-                assert payload.guild_id is not None
-                service = services_of(self.bot)
-                if add:
-                    created = await service.like(payload.guild_id, payload.user_id, track_id)
-                else:
-                    created = await service.unlike(payload.guild_id, payload.user_id, track_id)
+                track_id, changed = await self._apply(payload, target, add=add)
                 log.info(
                     "user %s %s track %s by reaction (%s)",
                     payload.user_id,
                     "liked" if add else "unliked",
                     track_id,
-                    "changed" if created else "no change",
+                    "changed" if changed else "no change",
                 )
             except (EarwormError, StorageError) as exc:
                 log_level = logging.ERROR if isinstance(exc, StorageError) else logging.INFO
@@ -235,43 +222,48 @@ class Likes(commands.Cog):
             except discord.HTTPException as exc:  # the message vanished, no access, ...
                 log.info("reaction on message %s ignored: %s", payload.message_id, exc)
 
-    async def _track_for(
-        self, payload: discord.RawReactionActionEvent, *, analyse: bool
-    ) -> int | None:
-        """The catalog track a reacted-to message stands for; with ``analyse``, analyse and add
-        the message's audio first when needed. None: not a message about music."""
+    async def _apply(
+        self, payload: discord.RawReactionActionEvent, target: int | AudioSource, *, add: bool
+    ) -> tuple[int | None, bool]:
+        """One service call: (un)like the track, or the audio the message shares."""
         assert payload.guild_id is not None
-        classify = self.bot.get_cog("Classify")
-        known: dict[int, int] = getattr(classify, "result_tracks", {})
-        if payload.message_id in known:
-            return known[payload.message_id]
-        if payload.message_id in self._message_tracks and not analyse:
+        service = services_of(self.bot)
+        guild, user = payload.guild_id, payload.user_id
+        if isinstance(target, int):
+            if add:
+                return target, await service.like(guild, user, target)
+            return target, await service.unlike(guild, user, target)
+        if add:  # credited to the poster, liked for the one who reacted
+            track, changed = await service.like_source(guild, user, target, requester=user)
+            self._remember(payload.message_id, track.id)
+            return track.id, changed
+        found = await service.unlike_source(guild, user, target)
+        return (found[0].id, found[1]) if found is not None else (None, False)
+
+    async def _target(
+        self, payload: discord.RawReactionActionEvent, *, add: bool
+    ) -> int | AudioSource | None:
+        """What a reacted-to message stands for: a catalog track (a result, or a message whose
+        ❤️ already liked one), the audio it shares, or None (not a message about music)."""
+        assert payload.guild_id is not None
+        if payload.message_id in self.bot.result_tracks:
+            return self.bot.result_tracks[payload.message_id]
+        if payload.message_id in self._message_tracks and not add:
             return self._message_tracks[payload.message_id]
 
         channel = self.bot.get_partial_messageable(payload.channel_id, guild_id=payload.guild_id)
         message = await channel.fetch_message(payload.message_id)
         if self.bot.user is not None and message.author.id == self.bot.user.id:
             return track_id_from_components(message.components)  # a result, or nothing
-
         request = from_message(message)
         if request is None:
             return None
-        service = services_of(self.bot)
-        found = await existing_track(service, payload.guild_id, request)
-        if found is None and analyse:
-            async with limiter_for(self.bot).slot(payload.user_id):
-                found = await add_to_catalog(  # credited to the poster, liked below
-                    service,
-                    payload.guild_id,
-                    request,
-                    max_attachment_bytes=self.bot.settings.max_attachment_bytes,
-                )
-        if found is None:
-            return None
-        self._message_tracks[payload.message_id] = found.track.id
-        if len(self._message_tracks) > 10_000:
-            self._message_tracks.pop(next(iter(self._message_tracks)))
-        return found.track.id
+        return request.source(self.bot.settings.max_attachment_bytes)
+
+    def _remember(self, message_id: int, track_id: int) -> None:
+        self._message_tracks[message_id] = track_id
+        while len(self._message_tracks) > 10_000:
+            self._message_tracks.popitem(last=False)
 
     async def _warn(self, payload: discord.RawReactionActionEvent) -> None:
         """Mark the message with ⚠️ (quietly: no message, nobody pinged)."""

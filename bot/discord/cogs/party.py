@@ -1,11 +1,12 @@
 """Listening parties: ``/party start``, ``/party playlist``, ``/party end`` and the Join / Leave
 buttons on the party message.
 
-One active party per channel (the database enforces it). The buttons are persistent
+The service runs the lifecycle (one active party per channel; each command and click is one
+service call); this cog words it for Discord. The buttons are persistent
 :class:`discord.ui.DynamicItem` s whose custom ids carry the party: ``earworm:party:join:<id>``
 and ``earworm:party:leave:<id>``; they keep working after a restart with no per-message state.
-Every change to a party's membership and its message happens under a per-party lock, so two
-clicks at once cannot leave the message showing a stale member list.
+Every change to a party's membership and its message happens under a per-channel lock (one
+party per channel), so two clicks at once cannot leave the message showing a stale member list.
 
 The playlist names members by display name (from the interaction, the guild cache, names seen
 on earlier party interactions, or a REST lookup); whoever can't be resolved is shown as a
@@ -26,10 +27,18 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.discord.app import set_request_id
 from bot.discord.playlist_embeds import jump_url, party_embed, party_playlist_messages
-from inference.errors import EarwormError
-from storage.records import PartyExistsError, PartyNotFoundError, PartyRecord
+from bot.discord.replies import guarded, services_of
+from bot.service.errors import (
+    EmptyParty,
+    NoParty,
+    NotInParty,
+    NotPartyHost,
+    PartyEnded,
+    PartyRefused,
+    PartyRunning,
+)
+from bot.service.results import PartyState
 
 if TYPE_CHECKING:
     from bot.discord.app import EarwormBot
@@ -42,12 +51,6 @@ NAME_CACHE_SIZE = 5000  # display names remembered from party interactions (LRU)
 PLAYLIST_RATE, PLAYLIST_PER_S = 3, 30.0  # playlists per channel
 MAX_NAME_FETCHES = 10  # REST lookups for unknown names per playlist; the rest show as mentions
 NO_MENTIONS = discord.AllowedMentions.none()
-
-
-class PartyRefused(EarwormError):
-    """A party command or button that cannot be done; the message is shown to the user."""
-
-    code = "party_refused"
 
 
 class PartyButton(
@@ -76,22 +79,14 @@ class PartyButton(
     ) -> PartyButton:
         return cls(match["action"], int(match["party_id"]))
 
-    async def interaction_check(self, interaction: discord.Interaction, /) -> bool:
-        set_request_id(interaction)
-        return True
-
     async def callback(self, interaction: discord.Interaction) -> None:  # type: ignore[override]
-        client: Any = interaction.client
-        try:
-            cog = client.get_cog(Party.__cog_name__)
-            if not isinstance(cog, Party):
-                raise PartyRefused("Parties are unavailable right now; try again in a minute.")
-            await cog.press(interaction, self.action, self.party_id)
-        except Exception as exc:  # the View.on_error of a dynamic item: report, don't just log
-            handler = getattr(client, "handle_interaction_error", None)
-            if handler is None:
-                raise
-            await handler(interaction, exc, source=f"party button {self.action}")
+        await guarded(interaction, f"party button {self.action}", lambda: self._press(interaction))
+
+    async def _press(self, interaction: discord.Interaction) -> None:
+        cog = interaction.client.get_cog(Party.__cog_name__)  # type: ignore[attr-defined]
+        if not isinstance(cog, Party):
+            raise PartyRefused("Parties are unavailable right now; try again in a minute.")
+        await cog.press(interaction, self.action, self.party_id)
 
 
 def _can_manage(interaction: discord.Interaction) -> bool:
@@ -128,12 +123,8 @@ class Party(commands.Cog):
     async def cog_unload(self) -> None:
         self.bot.remove_dynamic_items(PartyButton)
 
-    @property
-    def db(self) -> Any:
-        return self.bot.services.db
-
-    def _lock(self, party_id: int) -> asyncio.Lock:
-        return self._locks.setdefault(party_id, asyncio.Lock())
+    def _lock(self, channel_id: int) -> asyncio.Lock:
+        return self._locks.setdefault(channel_id, asyncio.Lock())
 
     def _check_cooldown(self, channel_id: int) -> None:
         """At most PLAYLIST_RATE playlists per PLAYLIST_PER_S in a channel. Counted only for
@@ -195,66 +186,67 @@ class Party(commands.Cog):
 
     # ------------------------------------------------------------------ helpers
 
-    async def _active_party(self, interaction: discord.Interaction) -> PartyRecord:
-        assert interaction.guild_id is not None and interaction.channel_id is not None
-        party = await self.db.active_party(interaction.guild_id, interaction.channel_id)
-        if party is None:
-            raise PartyRefused(
-                "No party is running in this channel — start one with "
-                f"{self.bot.command_mention('party start')}."
-            )
-        return party
-
-    async def _member_ids(self, party_id: int) -> list[int]:
-        return [m.user_id for m in await self.db.members(party_id)]
-
-    def _embed(self, party: PartyRecord, member_ids: list[int], *, ended: bool = False) -> Any:
+    def _embed(self, state: PartyState, *, ended: bool = False) -> Any:
         return party_embed(
-            party,
-            member_ids,
+            state.party,
+            state.members,
             playlist_command=self.bot.command_mention("party playlist"),
             ended=ended,
         )
+
+    def _refusal(self, exc: PartyRefused) -> PartyRefused:
+        """The service's refusal, said with what Discord can add (a command, a link, a name)."""
+        if isinstance(exc, NoParty):
+            return PartyRefused(
+                "No party is running in this channel — start one with "
+                f"{self.bot.command_mention('party start')}."
+            )
+        if isinstance(exc, PartyRunning):
+            existing = exc.party
+            where = (
+                f": {jump_url(existing.guild_id, existing.channel_id, existing.message_id)}"
+                if existing.message_id
+                else "."
+            )
+            return PartyRefused(f"A party is already running here{where}")
+        if isinstance(exc, NotPartyHost):
+            host = f"the host (<@{exc.host_id}>)" if exc.host_id else "the host"
+            return PartyRefused(f"Only {host} or someone with **Manage Server** can end this party.")
+        if isinstance(exc, NotInParty):
+            return PartyRefused("Join the party first (press **Join** on the party message).")
+        if isinstance(exc, EmptyParty):
+            return PartyRefused("Nobody is in the party yet — press **Join** first.")
+        return exc
 
     # ------------------------------------------------------------------ buttons
 
     async def press(self, interaction: discord.Interaction, action: str, party_id: int) -> None:
         """A Join or Leave click: update the membership, then the message it is on.
 
-        Acknowledged at once (a deferred update), so clicks queued behind the party's lock
+        Acknowledged at once (a deferred update), so clicks queued behind the channel's lock
         never miss Discord's 3-second deadline; the message is then edited under the lock, so
         the last edit always shows the latest member list."""
         self._remember(interaction)
         await interaction.response.defer()
-        uid = interaction.user.id
-        async with self._lock(party_id):
-            party = await self.db.get_party(party_id)
+        service = services_of(self.bot)
+        change = service.join_party if action == "join" else service.leave_party
+        async with self._lock(interaction.channel_id or 0):
             try:
-                if party is None or not party.active:
-                    raise PartyNotFoundError(f"party {party_id} has ended")
-                if action == "join":
-                    if not await self.db.join(party_id, uid):
-                        raise PartyRefused("You're already in this party.")
-                elif not await self.db.leave(party_id, uid):
-                    raise PartyRefused("You're not in this party.")
-            except PartyNotFoundError:
-                await self._show_ended(interaction, party_id)
+                state = await change(party_id, interaction.user.id)
+            except PartyEnded as ended:
+                await self._show_ended(interaction, party_id, ended)
                 return
-            members = await self._member_ids(party_id)
-            log.info("party %s: user %s %sed (%d members)", party_id, uid, action, len(members))
             await interaction.edit_original_response(
-                embed=self._embed(party, members),
-                view=party_view(party_id),
-                allowed_mentions=NO_MENTIONS,
+                embed=self._embed(state), view=party_view(party_id), allowed_mentions=NO_MENTIONS
             )
 
-    async def _show_ended(self, interaction: discord.Interaction, party_id: int) -> None:
+    async def _show_ended(
+        self, interaction: discord.Interaction, party_id: int, ended: PartyEnded
+    ) -> None:
         """The party ended (its message missed the update): fix the message, tell the clicker."""
-        party = await self.db.get_party(party_id)
-        if party is not None:
-            members = await self._member_ids(party_id)
+        if ended.party is not None:
             await interaction.edit_original_response(
-                embed=self._embed(party, members, ended=True),
+                embed=self._embed(PartyState(ended.party, ended.members), ended=True),
                 view=party_view(party_id, disabled=True),
                 allowed_mentions=NO_MENTIONS,
             )
@@ -268,29 +260,21 @@ class Party(commands.Cog):
     async def start(self, interaction: discord.Interaction) -> None:
         assert interaction.guild_id is not None and interaction.channel_id is not None
         self._remember(interaction)
-        host = interaction.user.id
-        try:
-            party = await self.db.start_party(interaction.guild_id, interaction.channel_id, host)
-        except PartyExistsError as exc:
-            existing = exc.party
-            where = (
-                f": {jump_url(existing.guild_id, existing.channel_id, existing.message_id)}"
-                if existing.message_id
-                else "."
-            )
-            raise PartyRefused(f"A party is already running here{where}") from None
-        try:
+
+        async def announce(state: PartyState) -> int | None:
             callback = await interaction.response.send_message(
-                embed=self._embed(party, [host]),
-                view=party_view(party.id),
+                embed=self._embed(state),
+                view=party_view(state.party.id),
                 allowed_mentions=NO_MENTIONS,
             )
-        except BaseException:
-            await self.db.end_party(party.id)  # don't leave the channel blocked by a ghost party
-            raise
-        if callback.message_id is not None:
-            await self.db.set_party_message(party.id, callback.message_id)
-        log.info("party %s started by %s in channel %s", party.id, host, interaction.channel_id)
+            return callback.message_id
+
+        try:
+            await services_of(self.bot).start_party(
+                interaction.guild_id, interaction.channel_id, interaction.user.id, announce
+            )
+        except PartyRefused as exc:
+            raise self._refusal(exc) from None
 
     @party.command(
         name="playlist", description="One playlist blended fairly from everyone in the party"
@@ -301,24 +285,25 @@ class Party(commands.Cog):
         interaction: discord.Interaction,
         count: app_commands.Range[int, 1, MAX_COUNT] = DEFAULT_COUNT,
     ) -> None:
-        assert interaction.guild_id is not None
+        assert interaction.guild_id is not None and interaction.channel_id is not None
         self._remember(interaction)
-        party = await self._active_party(interaction)
-        members = await self._member_ids(party.id)
-        if interaction.user.id not in members and not _can_manage(interaction):
-            raise PartyRefused("Join the party first (press **Join** on the party message).")
-        if not members:
-            raise PartyRefused("Nobody is in the party yet — press **Join** first.")
-        self._check_cooldown(interaction.channel_id or 0)
-        await interaction.response.defer(thinking=True)
-        result = await self.bot.services.party_playlist(interaction.guild_id, members, count)
-        names = await self._display_names(interaction, members)
-        log.info(
-            "party %s: playlist of %d picks for %d members",
-            party.id,
-            len(result.result.picks),
-            len(members),
-        )
+
+        async def ready() -> None:
+            self._check_cooldown(interaction.channel_id or 0)
+            await interaction.response.defer(thinking=True)
+
+        try:
+            state, result = await services_of(self.bot).party_blend(
+                interaction.guild_id,
+                interaction.channel_id,
+                interaction.user.id,
+                can_manage=_can_manage(interaction),
+                count=count,
+                ready=ready,
+            )
+        except PartyRefused as exc:
+            raise self._refusal(exc) from None
+        names = await self._display_names(interaction, state.members)
         for embeds in party_playlist_messages(result, names):
             await interaction.followup.send(embeds=embeds, allowed_mentions=NO_MENTIONS)
 
@@ -326,22 +311,26 @@ class Party(commands.Cog):
         name="end", description="End the listening party in this channel (host or Manage Server)"
     )
     async def end(self, interaction: discord.Interaction) -> None:
-        party = await self._active_party(interaction)
-        if interaction.user.id != party.host_id and not _can_manage(interaction):
-            host = f"the host (<@{party.host_id}>)" if party.host_id else "the host"
-            raise PartyRefused(f"Only {host} or someone with **Manage Server** can end this party.")
-        async with self._lock(party.id):
-            await self.db.end_party(party.id)
+        assert interaction.guild_id is not None and interaction.channel_id is not None
+        async with self._lock(interaction.channel_id):
+            try:
+                state = await services_of(self.bot).end_party(
+                    interaction.guild_id,
+                    interaction.channel_id,
+                    interaction.user.id,
+                    can_manage=_can_manage(interaction),
+                )
+            except PartyRefused as exc:
+                raise self._refusal(exc) from None
             await interaction.response.send_message(
                 "The party is over — thanks for listening!", ephemeral=True
             )
-            ended = await self.db.get_party(party.id) or party
-            members = await self._member_ids(party.id)
-            if ended.message_id is not None and interaction.channel is not None:
-                message = interaction.channel.get_partial_message(ended.message_id)  # type: ignore[union-attr]
+            party = state.party
+            if party.message_id is not None and interaction.channel is not None:
+                message = interaction.channel.get_partial_message(party.message_id)  # type: ignore[union-attr]
                 try:
                     await message.edit(
-                        embed=self._embed(ended, members, ended=True),
+                        embed=self._embed(state, ended=True),
                         view=party_view(party.id, disabled=True),
                         allowed_mentions=NO_MENTIONS,
                     )
@@ -349,8 +338,7 @@ class Party(commands.Cog):
                     pass  # the party message was deleted
                 except discord.HTTPException:
                     log.warning("could not update the message of party %s", party.id, exc_info=True)
-        self._locks.pop(party.id, None)
-        log.info("party %s ended by %s", party.id, interaction.user.id)
+        self._locks.pop(interaction.channel_id, None)
 
 
 async def setup(bot: EarwormBot) -> None:

@@ -15,6 +15,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.discord.playlist_embeds import recommendation_messages, safe_text
+from bot.discord.replies import services_of
 
 if TYPE_CHECKING:
     from bot.discord.app import EarwormBot
@@ -47,7 +48,7 @@ class Recommend(commands.Cog):
         if interaction.guild_id is None:
             raise app_commands.NoPrivateMessage()
         await interaction.response.defer(ephemeral=not share, thinking=True)
-        playlist = await self.bot.services.recommend(
+        playlist = await services_of(self.bot).recommend(
             interaction.guild_id, interaction.user.id, count
         )
         who = safe_text(interaction.user.display_name, 40, fallback="you")
