@@ -17,6 +17,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -24,7 +25,6 @@ from typing import TYPE_CHECKING
 from bot.service.convert import analysis_to_record, record_to_analysis
 from bot.service.core import ServiceCore
 from bot.service.errors import NotMusicError
-from bot.service.limits import Slot
 from bot.service.results import AudioSource, ProgressCallback, ProgressEvent, Ready, Stored
 from inference.analysis import content_hash
 from inference.errors import EarwormError, NotAudioLink
@@ -56,29 +56,18 @@ class Ingest(ServiceCore):
         ``requester`` (a user id) takes one of the admission slots for the call: a refusal
         (``Refused``) is raised before anything else, and then ``ready()`` is awaited (a front
         end's acknowledgement); a source with no ``source_url`` (a file given straight to a
-        command) records what ``ready()`` returns, if a URL: where the answer is shown. ``progress`` hears "downloading" and "analysing" on the event
-        loop. Raises ``NotMusicError`` for speech, silence and noise (nothing is added) and other
+        command) records what ``ready()`` returns, if a URL: where the answer is shown.
+        ``progress`` hears "downloading" and "analysing" on the event loop. Raises ``NotMusicError`` for speech, silence and noise (nothing is added) and other
         ``EarwormError`` s for refusals and failures.
         """
-        slot = self.limiter.acquire(requester) if requester is not None else None
-        worked = False
-        try:
+        async with self._admission(requester):  # a refusal comes before anything else
             if ready is not None:
                 where = await ready()
                 if source.source_url is None and isinstance(where, str):
                     source = replace(source, source_url=where)  # the answer is where it was shared
             track = await self._find(guild_id, source)
             found = await self._with_analysis(track) if track is not None else None
-            if found is None:
-                worked = True
-                found = await self._add(guild_id, source, progress)
-        except BaseException:
-            if slot is not None:
-                slot.release(record=False)
-            raise
-        if slot is not None:
-            slot.release(record=worked)  # only real work counts in the duration estimates
-        return found
+            return found or await self._add(guild_id, source, progress)
 
     async def _entry(self, guild_id: int, source: AudioSource, requester: int | None) -> TrackRecord:
         """The catalog entry for ``source`` (one lookup), added first if need be. Admission
@@ -87,18 +76,13 @@ class Ingest(ServiceCore):
         track = await self._find(guild_id, source)
         if track is not None:
             return track
-        slot: Slot | None = None
-        if requester is not None and not self._in_flight(source):
-            slot = self.limiter.acquire(requester)
-        try:
-            stored = await self._add(guild_id, source, None)
-        except BaseException:
-            if slot is not None:
-                slot.release(record=False)
-            raise
-        if slot is not None:
-            slot.release(record=True)
-        return stored.track
+        async with self._admission(None if self._in_flight(source) else requester):
+            return (await self._add(guild_id, source, None)).track
+
+    def _admission(self, requester: int | None) -> AbstractAsyncContextManager[object]:
+        """One of the requester's job slots for the block (``Refused`` at once if none is free);
+        nothing for work nobody asked for in person (``requester`` None)."""
+        return self.limiter.slot(requester) if requester is not None else contextlib.nullcontext()
 
     async def _find(self, guild_id: int, source: AudioSource) -> TrackRecord | None:
         """The one track lookup: by the source the catalog recorded. Files are not looked up
@@ -268,9 +252,9 @@ class Ingest(ServiceCore):
 
 def _work_key(source: AudioSource) -> tuple:
     """The key of the shared download + analysis that ``source`` would start or join."""
-    if source.kind == "attachment":
-        return ("attachment", source.location)
-    return ("link", source.location, False)
+    if source.kind == "link":
+        return ("link", source.location, False)
+    return (source.kind, source.location)  # ("attachment", url); a file is never shared
 
 
 def _relay(progress: ProgressCallback, loop: asyncio.AbstractEventLoop) -> Callable[[dict], None]:
