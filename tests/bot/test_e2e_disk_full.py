@@ -3,7 +3,7 @@
 ❤️ Like says the disk is full (not "Something went wrong"), /recommend still answers and says its
 picks could not be remembered, and nothing saved before is lost: once space is freed the same
 click works and the file passes SQLite's integrity check. The real bot, the fake Discord, real
-workers. (Where no tmpfs can be mounted, tests/bot/test_service_storage_full.py makes SQLite
+workers. (Where no tmpfs can be mounted, tests/bot/service/test_storage_full.py makes SQLite
 report the same SQLITE_FULL through ``PRAGMA max_page_count``.)"""
 
 from __future__ import annotations

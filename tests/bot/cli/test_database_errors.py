@@ -19,7 +19,7 @@ import pytest
 from inference.analysis import model_version
 from storage import AnalysisRecord, Database
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 PAGE = 4096
 
 

@@ -15,7 +15,7 @@ import soundfile as sf
 
 from tests.audio_helpers import FIXTURES
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 
 def earworm(*args: str) -> subprocess.CompletedProcess[str]:

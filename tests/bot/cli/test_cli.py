@@ -14,7 +14,7 @@ import pytest
 
 from tests.audio_helpers import FIXTURES
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 
 def earworm(*args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
