@@ -112,6 +112,13 @@ def test_catalog_commands_end_to_end(tmp_path: Path) -> None:
     cold = earworm("recommend", "--user", "42", "--guild", "1", "--db", db)
     assert "like" in cold.stdout.lower() and cold.returncode == 0
 
+    # unlike finds the track by the file's content (nothing analysed), and says what it did.
+    unlike = ("unlike", str(music / "vibe_ace.ogg"), "--user", "43", "--guild", "1", "--db", db)
+    assert earworm(*unlike).stdout == "vibe_ace: like removed\n"
+    assert earworm(*unlike).stdout == "vibe_ace: was not liked\n"
+    other = earworm("unlike", str(FIXTURES / "lets_go_fishin.ogg"), "--user", "43", "--guild", "1", "--db", db)
+    assert other.returncode == 0 and "not in the catalog of guild 1" in other.stdout
+
 
 @pytest.mark.slow
 def test_demo_runs_offline(tmp_path: Path) -> None:
