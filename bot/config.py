@@ -8,7 +8,8 @@ are collected into one :class:`ConfigError`, one line per variable::
 
 The real environment wins over ``.env``. An empty value counts as unset (the default applies).
 ``Settings(...)`` itself reads nothing: it holds what it is given and the defaults for the rest,
-which are the one place the defaults live (the engine's come from here too, ``bot.engine``).
+and for the engine's settings those are the engine's own (``bot.service.engine.EngineConfig``,
+the one place they live).
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
-from inference.pool import worker_threads  # outside a pool worker: the usable CPU count
+from bot.service.engine import EngineConfig, default_workers
 
 if TYPE_CHECKING:
     from pydantic_core import ErrorDetails
@@ -58,11 +59,6 @@ class ConfigError(ValueError):
             return f"Invalid configuration: {self.problems[0]}"
         lines = "\n".join(f"  - {p}" for p in self.problems)
         return f"Invalid configuration ({len(self.problems)} problems):\n{lines}"
-
-
-def default_workers() -> int:
-    """The CPUs this process may use (the pool's one, affinity-aware count), clamped to 1..64."""
-    return max(1, min(64, worker_threads()))
 
 
 # ---------------------------------------------------------------------- parsers
@@ -201,13 +197,13 @@ class Settings(BaseSettings):
     #: Analysis worker processes.
     workers: Annotated[int, _parsed(_int_range(1, 64))] = Field(default_factory=default_workers)
     #: Longest one analysis job may run before its worker is replaced.
-    job_timeout_s: Seconds = 120.0
+    job_timeout_s: Seconds = EngineConfig.job_timeout_s
     #: Largest Discord attachment accepted for analysis.
     max_attachment_bytes: ByteSize = 25 * MiB
     #: Largest download accepted from a link.
-    max_download_bytes: ByteSize = 50 * MiB
+    max_download_bytes: ByteSize = EngineConfig.max_bytes
     #: Longest decoded audio accepted (checked before decoding everything).
-    max_duration_s: Seconds = 20 * 60.0
+    max_duration_s: Seconds = EngineConfig.max_duration_s
     download_timeout_s: Seconds = 60.0
     #: Most tracks taken from one playlist link.
     max_playlist_items: Annotated[int, _parsed(_int_range(1, 1000))] = 10
@@ -216,10 +212,10 @@ class Settings(BaseSettings):
     interaction_deadline_s: Annotated[float, _parsed(_seconds(hi=15 * 60.0))] = 14 * 60.0
     #: Allow links to private, loopback and link-local addresses (tests only).
     allow_private_links: Annotated[bool, _parsed(_bool)] = False
-    per_user_concurrent_jobs: Annotated[int, _parsed(_int_range(1, 100))] = 2
-    per_user_jobs_per_minute: Annotated[int, _parsed(_int_range(1, 10_000))] = 6
+    per_user_concurrent_jobs: Annotated[int, _parsed(_int_range(1, 100))] = EngineConfig.per_user_concurrent
+    per_user_jobs_per_minute: Annotated[int, _parsed(_int_range(1, 10_000))] = EngineConfig.per_user_per_minute
     #: Jobs waiting for a worker before new ones are refused with "busy, try again".
-    max_queue: Annotated[int, _parsed(_int_range(1, 100_000))] = 32
+    max_queue: Annotated[int, _parsed(_int_range(1, 100_000))] = EngineConfig.max_queue
     #: When set, app commands sync to this guild only (instantly) instead of globally.
     dev_guild_id: Annotated[int | None, _parsed(_snowflake)] = None
     #: Override for ``discord.http.Route.BASE`` (e.g. ``http://127.0.0.1:8080/api/v10``).

@@ -10,9 +10,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from bot.cli_catalog import index_folder
-from bot.render import analysis_text
-from bot.render_playlist import party_text, playlist_text
+from bot.cli.index import index_folder
+from bot.cli.text import analysis_text, party_text, playlist_text
 
 #: The free clips shipped with the package (licences in LICENSES.md beside them); the tests read
 #: them too, through the tests/fixtures link.
@@ -35,12 +34,12 @@ async def run_demo(args: argparse.Namespace, service) -> int:
     stored = await service.add_track(GUILD, BUNDLED / "vibe_ace.ogg", title="vibe_ace", source_kind="file", source_url=str(BUNDLED / "vibe_ace.ogg"), added_by=None)
     print(analysis_text(stored.analysis, color=sys.stdout.isatty()))
     chart = Path(args.db).with_name("demo-vibe_ace-genres.png")
-    from bot.chart import genre_timeline_png
+    from bot.present.chart import genre_timeline_png
 
     chart.write_bytes(genre_timeline_png(stored.analysis))
     print(f"(genre timeline picture: {chart})")
 
-    tracks = {t.title: t for t in await service.db.list_tracks(GUILD)}
+    tracks = {t.title: t for t in await service.list_tracks(GUILD)}
     for user, (_name, titles) in LISTENERS.items():
         for title in titles:
             await service.like(GUILD, user, tracks[title].id)

@@ -39,7 +39,7 @@ def fixture_analysis(name: str):
 
 async def preload_analyses(db, names: list[str]) -> None:
     """Store fixture analyses so the service reuses them instead of re-running the models."""
-    from bot.convert import analysis_to_record
+    from bot.service.convert import analysis_to_record
 
     for name in names:
         await db.put_analysis(analysis_to_record(fixture_analysis(name)))

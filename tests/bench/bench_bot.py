@@ -168,9 +168,9 @@ def percentile(values: list[float], q: float) -> float:
 
 
 async def bench_config(workers: int, clips: list[Path], warm: Path, tmp: Path) -> dict[str, Any]:
-    from bot.cli_run import make_services
+    from bot.cli.run import make_services
     from bot.config import Settings
-    from bot.discord_app import EarwormBot, apply_endpoint_overrides
+    from bot.discord.app import EarwormBot, apply_endpoint_overrides
 
     users = [f"user{i:02d}" for i in range(len(clips))]
     ctx = multiprocessing.get_context("spawn")

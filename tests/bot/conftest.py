@@ -91,9 +91,9 @@ async def running_bot(
 @pytest.fixture
 async def earworm_service(tmp_path: Path) -> AsyncIterator[Any]:
     """The real application service: a SQLite file in tmp_path and 2 analysis workers."""
-    from bot.engine import EngineConfig
     from bot.fetch import FetchLimits
-    from bot.service import EarwormService
+    from bot.service.app import EarwormService
+    from bot.service.engine import EngineConfig
 
     service = await EarwormService.open(
         tmp_path / "earworm.db",

@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 
-from bot.catalog_embeds import ImportSummary, catalog_add_embed
+from bot.discord.catalog_embeds import catalog_add_embed
+from bot.service.catalog import ImportSummary
 from inference.errors import EarwormError
 from tests.bot.test_e2e_catalog import HOSTILE, sections
 from tests.fake_discord import validate_message
@@ -25,7 +26,7 @@ def hostile_title(i: int) -> str:
 
 
 def stored(i: int, *, created: bool, url_chars: int = 300) -> Any:
-    from bot.service import Stored
+    from bot.service.results import Stored
 
     url = f"https://example.com/{i}/(a b)" + "x" * url_chars
     return Stored(track_record(i, hostile_title(i), url), None, created, False)  # type: ignore[arg-type]

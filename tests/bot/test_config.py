@@ -242,16 +242,8 @@ def test_values_given_in_code_are_checked_the_same_way():
         Settings(worker=3)  # type: ignore[call-arg]  # a misspelt field is an error, not ignored
 
 
-def test_workers_default_to_the_usable_cpus_and_the_engine_shares_the_defaults():
-    from bot.engine import EngineConfig
+def test_workers_default_to_the_usable_cpus():
     from inference.pool import worker_threads
 
     assert default_workers() == min(64, worker_threads())  # the pool's CPU count, outside a worker
-    engine, settings = EngineConfig(), Settings()
-    assert engine.workers == settings.workers
-    assert (engine.job_timeout_s, engine.max_queue, engine.max_duration_s) == (
-        settings.job_timeout_s,
-        settings.max_queue,
-        settings.max_duration_s,
-    )
-    assert engine.max_bytes == max(settings.max_attachment_bytes, settings.max_download_bytes)
+    assert Settings().workers == default_workers()  # the other defaults: tests/bot/service/test_engine.py

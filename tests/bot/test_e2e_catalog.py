@@ -141,9 +141,9 @@ async def test_catalog_stats_of_an_empty_catalog(fake_discord, running_bot, earw
 async def test_a_big_page_through_the_real_bot_gets_a_summary_within_limits(
     fake_discord, running_bot, tmp_path
 ):
-    from bot.engine import EngineConfig
     from bot.fetch import FetchLimits
-    from bot.service import EarwormService
+    from bot.service.app import EarwormService
+    from bot.service.engine import EngineConfig
 
     fake: FakeDiscord = fake_discord
     guild = fake.guild()

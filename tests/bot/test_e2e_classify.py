@@ -15,9 +15,8 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from bot.cli_run import make_services
-from bot.embeds import analysis_embed, safe_text
-from bot.limits import limiter_for
+from bot.cli.run import make_services
+from bot.discord.embeds import analysis_embed, safe_text
 from tests.fake_discord import FakeDiscord, InteractionRecord
 from tests.fake_discord.harness import make_settings
 from tests.fake_discord.seed import seed_catalog
@@ -250,7 +249,7 @@ async def test_bad_inputs_each_get_their_own_message(fake_discord, running_bot, 
     att = fake.register_attachment("talk.ogg", fixture("not_music_speech.ogg"))
     ix = await fake.slash("bob", guild, "music", "classify", options={"file": att})
     reply = await ephemeral_reply(fake, ix)
-    assert "This doesn't sound like music (speech)" in reply["content"]
+    assert "This doesn't sound like music: it sounds like speech." in reply["content"]
     assert reply["embeds"] and "Music confidence" in reply["embeds"][0]["description"]
     assert_left_nothing_public(fake, ix)
 
@@ -323,7 +322,7 @@ async def test_ten_users_at_once_all_get_answers(fake_discord, running_bot, earw
     titles = [r["embeds"][0]["title"].replace("\\", "") for r in results]
     assert titles == [names[i % 2] for i in range(10)]
     assert await earworm_service.db.count_tracks(guild.id) == 2
-    limiter = limiter_for(running.bot)
+    limiter = running.bot.services.limiter
     assert limiter.admitted == 10 and not limiter.refused and limiter.active == 0
 
 
@@ -364,12 +363,14 @@ async def test_a_worker_crash_fails_only_that_request(fake_discord, running_bot,
 
 
 async def test_per_user_and_global_limits_refuse_with_a_retry_hint(
-    fake_discord, running_bot, earworm_service
+    fake_discord, running_bot, tmp_path
 ):
     fake: FakeDiscord = fake_discord
     guild = fake.guild()
     # One worker and one waiting place: two jobs in flight fill the bot up.
-    running = await running_bot(earworm_service, workers=1, max_queue=1, per_user_concurrent_jobs=2)
+    limits = {"workers": 1, "max_queue": 1, "per_user_concurrent_jobs": 2}
+    service = await make_services(make_settings(fake, tmp_path, **limits))
+    await running_bot(service, **limits)
     with LocalHTTPServer(FIXTURES) as server:
         first = []
         for name in ("vibe_ace.ogg", "hungarian_dance_5.ogg"):  # slow downloads hold the slots
@@ -396,7 +397,7 @@ async def test_per_user_and_global_limits_refuse_with_a_retry_hint(
 
         # The admitted jobs finish normally; then there is room again.
         await asyncio.gather(*(result_of(fake, ix) for ix in first))
-    limiter = limiter_for(running.bot)
+    limiter = service.limiter
     assert limiter.refused == {"user_concurrent": 1, "busy": 1} and limiter.active == 0
     ix = await fake.slash("carol", guild, "music", "classify", options={"file": att})
     await result_of(fake, ix)

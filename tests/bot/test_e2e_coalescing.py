@@ -10,9 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from bot.service import NotMusicError
+from bot.cli.run import make_services
+from bot.service.errors import NotMusicError
 from tests.bot.test_e2e_likes import HEART, eventually, fixture
 from tests.fake_discord import FakeDiscord
+from tests.fake_discord.harness import make_settings
 from tests.httpserver import LocalHTTPServer
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
@@ -54,6 +56,36 @@ async def test_ten_hearts_on_one_new_upload_download_and_analyse_it_once(
     assert len(downloads) == 1, downloads
     assert analyses_run(earworm_service) - before == 1
     assert fake.reactions_on(posted).get("⚠️", []) == []  # nobody was refused
+
+
+@pytest.mark.parametrize("fake_discord_options", [{"users": ["poster", *FANS]}])
+async def test_hearts_that_join_work_under_way_take_no_admission_slot(
+    fake_discord, running_bot, tmp_path
+):
+    """With room for one job in all, ten ❤️s on one new upload still all count: the first
+    starts the work (one slot), the other nine join it and are not refused "busy"."""
+    fake: FakeDiscord = fake_discord
+    guild = fake.guild()
+    limits = {"workers": 1, "max_queue": 0, "per_user_concurrent_jobs": 1}
+    service = await make_services(make_settings(fake, tmp_path, **limits))
+    await running_bot(service, **limits)
+    posted = await fake.post_user_message(
+        "poster", "music", "my new demo", attachments=[("demo.ogg", fixture("solo_trumpet.ogg"))]
+    )
+    await asyncio.gather(*(fake.react(name, posted, HEART) for name in FANS))
+    fans = [fake.user(name).id for name in FANS]
+
+    async def all_liked() -> bool:
+        return all([await service.db.list_likes(guild.id, uid) for uid in fans])
+
+    await eventually(fake, all_liked, "ten likes", timeout=60)
+    assert fake.reactions_on(posted).get("⚠️", []) == []  # nobody was refused
+    assert service.limiter.admitted == 1 and not service.limiter.refused
+    # A ❤️ on the track now in the catalog takes no slot either.
+    await fake.react("poster", posted, HEART)
+    poster = fake.user("poster").id
+    await eventually(fake, lambda: service.db.list_likes(guild.id, poster), "the poster's like")
+    assert service.limiter.admitted == 1
 
 
 async def test_one_fetch_and_analysis_serve_every_waiter(earworm_service):

@@ -3,7 +3,7 @@
 ❤️ Like says the disk is full (not "Something went wrong"), /recommend still answers and says its
 picks could not be remembered, and nothing saved before is lost: once space is freed the same
 click works and the file passes SQLite's integrity check. The real bot, the fake Discord, real
-workers. (Where no tmpfs can be mounted, tests/bot/test_service_storage_full.py makes SQLite
+workers. (Where no tmpfs can be mounted, tests/bot/service/test_storage_full.py makes SQLite
 report the same SQLITE_FULL through ``PRAGMA max_page_count``.)"""
 
 from __future__ import annotations
@@ -16,9 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from bot.engine import EngineConfig
 from bot.fetch import FetchLimits
-from bot.service import HISTORY_NOT_SAVED, EarwormService
+from bot.service.app import EarwormService
+from bot.service.engine import EngineConfig
+from bot.service.errors import HISTORY_NOT_SAVED
 from tests.bot.test_e2e_likes import classify, reply_to
 from tests.fake_discord import FakeDiscord
 from tests.fake_discord.seed import seed_catalog

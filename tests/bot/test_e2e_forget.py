@@ -120,7 +120,7 @@ async def test_forget_confirmation_expires(fake_discord, running_bot, monkeypatc
     fake: FakeDiscord = fake_discord
     await running_bot()  # no services needed: nothing is deleted
     # The module the bot loaded (extensions are imported afresh by each bot).
-    monkeypatch.setattr(sys.modules["bot.cogs.forget"], "CONFIRM_TIMEOUT_S", 0.3)
+    monkeypatch.setattr(sys.modules["bot.discord.cogs.forget"], "CONFIRM_TIMEOUT_S", 0.3)
     ix = await fake.slash("carol", fake.guild(), "general", "forget")
     prompt = await fake.wait_for_original(ix)
     await fake.wait_for(lambda: "expired" in prompt["content"], timeout=5)

@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from bot.cli_run import make_services
+from bot.cli.run import make_services
 from tests.fake_discord import FakeDiscord, InteractionRecord
 from tests.fake_discord.seed import seed_catalog
 from tests.httpserver import serve_directory
@@ -26,7 +26,7 @@ BARE_HEART = "\u2764"
 def likes_view() -> type:
     """The LikesView class the running bot uses (``load_extension`` executes the cog module
     afresh, so patch the loaded module's class, not one imported by the test)."""
-    return sys.modules["bot.cogs.likes"].LikesView
+    return sys.modules["bot.discord.cogs.likes"].LikesView
 
 
 def fixture(name: str) -> bytes:

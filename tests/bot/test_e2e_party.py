@@ -238,8 +238,8 @@ async def test_join_still_works_after_a_restart(fake_discord, running_bot, earwo
 def test_a_big_party_playlist_stays_within_discords_limits():
     """60 members: the "who gets what" lines spill into further embeds and messages, each
     within Discord's limits, none lost."""
-    from bot.playlist_embeds import embed_size, party_playlist_messages
-    from bot.service import PartyResult
+    from bot.discord.playlist_embeds import embed_size, party_playlist_messages
+    from bot.service.results import PartyResult
     from inference.recommend import MemberReport, PartyPlaylist
 
     members = [MemberReport(uid, "ok", 1, 2, 0.5) for uid in range(1, 61)]

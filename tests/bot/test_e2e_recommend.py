@@ -153,8 +153,8 @@ async def test_recommend_command_schema(fake_discord, running_bot):
 def test_a_long_playlist_is_split_within_discords_limits():
     """25 picks with long titles, links and reasons: several embeds (and messages if need be),
     none over Discord's limits, every pick kept whole and in order."""
-    from bot.playlist_embeds import DESCRIPTION_LIMIT, embed_size, recommendation_messages
-    from bot.service import Playlist
+    from bot.discord.playlist_embeds import DESCRIPTION_LIMIT, embed_size, recommendation_messages
+    from bot.service.results import Playlist
     from inference.recommend import Pick, Recommendation
 
     def track(i: int) -> Any:

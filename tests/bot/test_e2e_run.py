@@ -15,7 +15,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from bot.cli_run import HEALTH_MAX_AGE_S, check_health
+from bot.cli.run import HEALTH_MAX_AGE_S, check_health
 from bot.config import Settings
 from tests.fake_discord import FakeDiscord
 

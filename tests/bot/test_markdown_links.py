@@ -1,8 +1,8 @@
 """Titles and links as Discord renders them (issue 9, item 15).
 
-Every masked link the bot writes, in :mod:`bot.embeds` (analysis cards, likes, "More like this")
-and in :mod:`bot.playlist_embeds` (playlists, parties, /catalog add), comes from one helper,
-:func:`bot.markdown.masked_link`. These tests feed it hostile titles and awkward URLs through
+Every masked link the bot writes, in :mod:`bot.discord.embeds` (analysis cards, likes, "More like this")
+and in :mod:`bot.discord.playlist_embeds` (playlists, parties, /catalog add), comes from one helper,
+:func:`bot.discord.markdown.masked_link`. These tests feed it hostile titles and awkward URLs through
 both modules' public functions and read the result with a model of Discord's markdown parser
 (:mod:`tests.fake_discord.markdown`): exactly one link, pointing where it should, showing the
 title as written, with nothing in the title turned into formatting, a mention or a second link.
@@ -15,8 +15,8 @@ from urllib.parse import unquote
 
 import pytest
 
-from bot import catalog_embeds, embeds, playlist_embeds
-from bot.markdown import masked_link, safe_text
+from bot.discord import catalog_embeds, embeds, playlist_embeds
+from bot.discord.markdown import masked_link, safe_text
 from tests.fake_discord.markdown import formatting, links, parse, plain
 from tests.fake_discord.seed import track_record
 
@@ -145,7 +145,8 @@ def test_pieces_side_by_side_never_pair_up_into_formatting():
 
 
 def test_playlist_and_catalog_embeds_render_hostile_titles_as_one_link_each():
-    from bot.service import Playlist, Stored
+    from bot.service.catalog import ImportSummary
+    from bot.service.results import Playlist, Stored
     from inference.recommend import Pick, Recommendation
 
     items = list(TITLES)
@@ -163,7 +164,7 @@ def test_playlist_and_catalog_embeds_render_hostile_titles_as_one_link_each():
         assert same_text(plain(link.children), shown(t.title))
         assert formatting(link.children) == []
 
-    summary = catalog_embeds.ImportSummary(
+    summary = ImportSummary(
         added=[Stored(t, None, True, False) for t in tracks.values()]  # type: ignore[arg-type]
     )
     embed = catalog_embeds.catalog_add_embed(summary, "https://example.com/list?x=(1)")
@@ -194,7 +195,7 @@ def test_analysis_embed_links_its_title_to_a_url_with_spaces_and_parentheses():
 
 
 def test_party_lines_escape_display_names_and_mention_whoever_has_no_name():
-    from bot.service import PartyResult
+    from bot.service.results import PartyResult
     from inference.recommend import MemberReport, PartyPick, PartyPlaylist
 
     ada, ghost = 111111111111111111, 222222222222222222

@@ -16,20 +16,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bot.chart import genre_timeline_png
-from bot.render import (
-    GENRE_COLORS,
-    OTHER_COLOR,
+from bot.cli.text import analysis_text, strip_ansi, visible_width
+from bot.present.chart import genre_timeline_png
+from bot.present.colours import GENRE_COLORS, OTHER_COLOR
+from bot.present.format import (
     analysis_summary_line,
-    analysis_text,
     chart_genres,
     format_duration,
     format_key,
     format_share,
     format_tempo,
-    strip_ansi,
     top_items,
-    visible_width,
 )
 from inference.genres import GENRES, display_name
 from inference.result import Analysis, Coverage, Descriptors, Segment
@@ -179,7 +176,7 @@ def test_every_genre_has_its_own_colour():
 
 
 def test_render_imports_no_matplotlib():
-    code = "import sys, bot.render, bot.chart; sys.exit('matplotlib' in sys.modules)"
+    code = "import sys, bot.cli.text, bot.present.format, bot.present.chart; sys.exit('matplotlib' in sys.modules)"
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, timeout=60)
 
 

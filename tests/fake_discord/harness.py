@@ -1,4 +1,4 @@
-"""Run the real :class:`~bot.discord_app.EarwormBot` against a :class:`FakeDiscord`.
+"""Run the real :class:`~bot.discord.app.EarwormBot` against a :class:`FakeDiscord`.
 
 Used by ``tests/bot/conftest.py`` (the ``running_bot`` fixture); import the exceptions from here,
 not from the conftest (pytest imports a conftest under a different module name).
@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.config import Settings
-from bot.discord_app import EarwormBot, apply_endpoint_overrides
+from bot.discord.app import EarwormBot, apply_endpoint_overrides
 
 from .server import FakeDiscord, FakeDiscordError
 

@@ -5,7 +5,7 @@ SIGINT / SIGTERM. Handy for poking at the bot by hand::
 
     python -m tests.fake_discord.run_fake --port 8765 &
     DISCORD_TOKEN=fake-token EARWORM_API_BASE_URL=http://127.0.0.1:8765/api/v10 \\
-    EARWORM_GATEWAY_URL=ws://127.0.0.1:8765/gw python -m bot.discord_app
+    EARWORM_GATEWAY_URL=ws://127.0.0.1:8765/gw python -m bot.discord.app
 """
 
 from __future__ import annotations

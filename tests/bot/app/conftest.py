@@ -9,6 +9,6 @@ import pytest
 def only_the_help_cog(monkeypatch: pytest.MonkeyPatch) -> None:
     """These tests exercise login, the fake and the bot's plumbing with probe commands of their
     own; the feature cogs (tested in test_e2e_*) would clash with the probes' names."""
-    import bot.discord_app
+    import bot.discord.app
 
-    monkeypatch.setattr(bot.discord_app, "COGS", ["bot.cogs.help"])
+    monkeypatch.setattr(bot.discord.app, "COGS", ["bot.discord.cogs.help"])

@@ -7,7 +7,7 @@ import discord
 import pytest
 from discord import app_commands
 
-from bot.discord_app import UNEXPECTED_ERROR_MESSAGE, EarwormView
+from bot.discord.app import UNEXPECTED_ERROR_MESSAGE, EarwormView
 from inference.errors import AudioTooShort
 from tests.bot.app.probes import EPHEMERAL, add_commands
 from tests.fake_discord import FakeDiscord, FakeDiscordError

@@ -1,5 +1,5 @@
 """The real bot against the fake Discord: login, command sync, /help, shutdown, reconnects, and
-the real entry point (``python -m bot.discord_app``) as a subprocess."""
+the real entry point (``python -m bot.discord.app``) as a subprocess."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from discord.gateway import DiscordWebSocket
 from discord.http import Route
 
 from bot.config import Settings
-from bot.discord_app import apply_endpoint_overrides, build_intents
+from bot.discord.app import apply_endpoint_overrides, build_intents
 from tests.bot.app.probes import EPHEMERAL, ROOT
 from tests.fake_discord import FakeDiscord, FakeDiscordError
 from tests.fake_discord.harness import FAKE_TOKEN, BotDied
@@ -200,7 +200,7 @@ async def test_entry_point_subprocess_logs_in_syncs_and_exits_cleanly_on_sigterm
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "bot.discord_app",
+        "bot.discord.app",
         cwd=tmp_path,  # no stray .env; relative paths land in tmp
         env=env,
         stdout=asyncio.subprocess.PIPE,
@@ -237,7 +237,7 @@ async def test_entry_point_reports_bad_configuration(tmp_path):
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "bot.discord_app",
+        "bot.discord.app",
         cwd=tmp_path,
         env=env,
         stdout=asyncio.subprocess.PIPE,

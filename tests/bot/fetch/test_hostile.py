@@ -225,8 +225,8 @@ class _LoopLag:
 async def test_a_fetch_past_its_deadline_is_killed_and_the_bot_keeps_turning(
     server: LocalHTTPServer, tmp_path: Path
 ) -> None:
-    from bot.engine import AnalysisEngine
-    from bot.service import EarwormService
+    from bot.service.app import EarwormService
+    from bot.service.engine import AnalysisEngine
     from storage.db import Database
 
     # 12 MB of <audio> tags, under a page limit raised for the test: yt-dlp's generic
