@@ -62,11 +62,12 @@ async def test_ten_hearts_on_one_new_upload_download_and_analyse_it_once(
 async def test_hearts_that_join_work_under_way_take_no_admission_slot(
     fake_discord, running_bot, tmp_path
 ):
-    """With room for one job in all, ten ❤️s on one new upload still all count: the first
-    starts the work (one slot), the other nine join it and are not refused "busy"."""
+    """With room for two jobs in all (one running, one waiting), ten ❤️s on one new upload still
+    all count: the first starts the work (one slot), the other nine join it and are not refused
+    "busy" (without coalescing, eight of them would be)."""
     fake: FakeDiscord = fake_discord
     guild = fake.guild()
-    limits = {"workers": 1, "max_queue": 0, "per_user_concurrent_jobs": 1}
+    limits = {"workers": 1, "max_queue": 1, "per_user_concurrent_jobs": 1}
     service = await make_services(make_settings(fake, tmp_path, **limits))
     await running_bot(service, **limits)
     posted = await fake.post_user_message(
