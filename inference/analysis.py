@@ -7,7 +7,7 @@ patches out of every vote; the AudioSet outputs say whether it is music at all; 
 similarity embedding; the tag heads give era, vocal and instrument tags; ``describe`` gives tempo
 and key from the 16 kHz spectrogram.
 
-Long tracks are analysed within a bounded cost: up to ``max_full_s`` every patch is used; past
+Long tracks are analyzed within a bounded cost: up to ``max_full_s`` every patch is used; past
 that, ``sample_windows`` evenly spaced windows that together last ``max_full_s`` (the result's
 ``coverage`` says so).
 """
@@ -66,7 +66,7 @@ class AnalysisOptions:
     limits: AudioLimits = AudioLimits()
     # The patch budget: every patch of tracks up to 72 s (24 patches); longer tracks get 6 evenly
     # spaced 12-s windows (24 patches in all), so a 4-minute song costs what a 72-s one does.
-    # tests/bench/bench_long_tracks.py measures what this costs against analysing everything.
+    # tests/bench/bench_long_tracks.py measures what this costs against analyzing everything.
     max_full_s: float = 72.0
     sample_windows: int = 6
 
@@ -94,7 +94,7 @@ def content_hash(source: str | os.PathLike | bytes) -> str:
 
 
 def analysis_windows(n_samples: int, opts: AnalysisOptions) -> list[tuple[int, int]]:
-    """(start, end) 16 kHz sample ranges to analyse: the whole track, or evenly spaced windows."""
+    """(start, end) 16 kHz sample ranges to analyze: the whole track, or evenly spaced windows."""
     full = int(opts.max_full_s * SAMPLE_RATE)
     if n_samples <= full:
         return [(0, n_samples)]
@@ -184,7 +184,7 @@ class Analyzer:
 
         coverage = Coverage(
             duration_s=round(duration, 3),
-            analysed_s=round(min(duration, len(feats) * PATCH_S), 3),
+            analyzed_s=round(min(duration, len(feats) * PATCH_S), 3),
             segments=len(feats),
             sampled=len(windows) > 1,
         )

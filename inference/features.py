@@ -1,7 +1,7 @@
 """Per-patch model outputs: both encoders on the same 3-second stretches of a track.
 
 A track is decoded once at 32 kHz (the AudioSet model's rate) and resampled to 16 kHz for
-musicnn. Each analysed window is cut into non-overlapping 187-frame musicnn patches (2.992 s);
+musicnn. Each analyzed window is cut into non-overlapping 187-frame musicnn patches (2.992 s);
 the AudioSet model sees the same stretch as 299 frames of its own front end. Patches that the
 silence gate marks (``inference.musicness.silent_patches``) are not run through the models: they
 do not vote, and skipping them makes leading silence cheap.
@@ -57,7 +57,7 @@ class PatchFeatures:
 
 @dataclass(frozen=True)
 class WindowAudio:
-    """What the descriptors need from the analysed windows (16 kHz)."""
+    """What the descriptors need from the analyzed windows (16 kHz)."""
 
     samples: np.ndarray  # [n] the windows' 16 kHz samples, concatenated
     power: np.ndarray  # [frames, 257] their power spectrogram, concatenated

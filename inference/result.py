@@ -65,9 +65,9 @@ class Coverage:
     """What part of the track the numbers describe (long tracks are sampled evenly)."""
 
     duration_s: float
-    analysed_s: float
+    analyzed_s: float
     segments: int
-    sampled: bool  # True when only evenly spaced stretches were analysed
+    sampled: bool  # True when only evenly spaced stretches were analyzed
 
 
 @dataclass(frozen=True)

@@ -39,7 +39,7 @@ class Tracks(DatabaseCore):
         source_url: str | None,
         added_by: int | None,
     ) -> tuple[TrackRecord, bool]:
-        """Add audio (already analysed) to a guild's catalog. Returns (track, created);
+        """Add audio (already analyzed) to a guild's catalog. Returns (track, created);
         the same audio shared again in the same guild returns the existing entry, unchanged."""
         if source_kind not in SOURCE_KINDS:
             raise ValueError(
@@ -137,7 +137,7 @@ class Tracks(DatabaseCore):
     ) -> tuple[np.ndarray, np.ndarray]:
         """All of a guild's embeddings: (track ids int64 [N], matrix float32 [N, D]), by id.
 
-        With ``model_version`` only tracks analysed by that model (during a reindex the rest
+        With ``model_version`` only tracks analyzed by that model (during a reindex the rest
         are not comparable). Raises ValueError if the embeddings have different dimensions.
         An empty catalog gives arrays of shape [0] and [0, 0].
         """

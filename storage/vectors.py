@@ -12,7 +12,7 @@ exact search when the catalog shrinks below half the threshold. Without faiss in
 index stays exact (and logs a warning once) rather than failing.
 
 ``IndexCache`` keeps one VectorIndex per guild, built lazily from the database and kept current
-by the database's change events (track added / removed / re-analysed), with an optional budget
+by the database's change events (track added / removed / re-analyzed), with an optional budget
 on the total number of cached vectors (least recently used guilds are dropped, then rebuilt on
 demand).
 
@@ -439,7 +439,7 @@ class IndexCache:
     applied to cached indexes as they commit; events that arrive while a guild's index is being
     built are replayed onto it afterwards (they are idempotent). Writes by other processes are
     noticed before each use (``Database.notice_external_writes``) and drop every cached index. ``model_version``: index only
-    embeddings of that model (tracks of other versions are left out until re-analysed).
+    embeddings of that model (tracks of other versions are left out until re-analyzed).
     ``max_vectors``: drop least recently used guilds beyond this many cached vectors in total.
     """
 

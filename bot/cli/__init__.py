@@ -19,7 +19,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress and timings")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("analyze", help="analyse one audio file")
+    p = sub.add_parser("analyze", help="analyze one audio file")
     p.add_argument("file")
     p.add_argument("--json", action="store_true", help="print the full Analysis as JSON")
     p.add_argument("--chart", metavar="PNG", help="write the genre timeline picture here")

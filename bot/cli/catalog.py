@@ -32,7 +32,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         p.add_argument("--db", default=default_db(), help="SQLite database file (default: %(default)s)")
         return p
 
-    p = with_db(sub.add_parser("index", help="analyse a folder into a server's catalog"))
+    p = with_db(sub.add_parser("index", help="analyze a folder into a server's catalog"))
     p.add_argument("directory")
     p.add_argument("--guild", type=int, required=True)
     p.add_argument("--user", type=int, default=None, help="who added the tracks")
@@ -58,14 +58,14 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-n", type=int, default=15)
     p.set_defaults(handler=lambda a: _run(cmd_party, a))
 
-    p = with_db(sub.add_parser("reindex", help="re-analyse what an older model version produced"))
+    p = with_db(sub.add_parser("reindex", help="re-analyze what an older model version produced"))
     p.set_defaults(handler=lambda a: _run(cmd_reindex, a))
 
     p = with_db(sub.add_parser("forget", help="delete everything stored about a user"))
     p.add_argument("--user", type=int, required=True)
     p.set_defaults(handler=lambda a: _run(cmd_forget, a))
 
-    p = sub.add_parser("demo", help="the offline demo: index the bundled clips, analyse, recommend, blend a party")
+    p = sub.add_parser("demo", help="the offline demo: index the bundled clips, analyze, recommend, blend a party")
     p.add_argument("--db", default="data/demo.db", help="demo database file (default: %(default)s)")
     p.add_argument("--workers", type=int, default=None)
     p.set_defaults(handler=lambda a: _run(cmd_demo, a))
@@ -151,7 +151,7 @@ async def cmd_reindex(args: argparse.Namespace, service: EarwormService) -> int:
         bars[0].step(note)
 
     done, problems = await service.reindex(progress)
-    print(f"re-analysed {done} track(s) with {service.model_version}; {len(problems)} left as they were")
+    print(f"re-analyzed {done} track(s) with {service.model_version}; {len(problems)} left as they were")
     for p in problems:
         print(f"  {p}", file=sys.stderr)
     return 0

@@ -37,7 +37,7 @@ def read_labels(path: Path, where: list[str]) -> list[tuple[str, str]]:
         return [(r["file"], r["label"]) for r in reader if all(r[c] == v for c, v in filters)]
 
 
-async def analyse_all(directory: Path, rows: list[tuple[str, str]], workers: int):
+async def analyze_all(directory: Path, rows: list[tuple[str, str]], workers: int):
     config = EngineConfig(workers=workers, max_queue=max(32, len(rows)))
     async with AnalysisEngine(config) as engine:
         return await asyncio.gather(*(engine.analyze(directory / f) for f, _ in rows), return_exceptions=True)
@@ -49,7 +49,7 @@ def run_eval(args: argparse.Namespace) -> int:
     if not rows:
         raise EarwormError("no rows to evaluate (check --labels and --where)")
     t0 = time.perf_counter()
-    results = asyncio.run(analyse_all(directory, rows, args.workers or default_workers()))
+    results = asyncio.run(analyze_all(directory, rows, args.workers or default_workers()))
     wall = time.perf_counter() - t0
 
     ok = [(f, normalise_label(label), r) for (f, label), r in zip(rows, results, strict=True) if not isinstance(r, BaseException)]

@@ -190,7 +190,7 @@ def _timeline_section(analysis: Analysis, s: _Style, width: int) -> list[str]:
     per = f"{per_col:.0f} s" if per_col < 60 else format_duration(per_col)
     head = [f"each character ≈ {per}" if n_seg > avail else f"each character = {per}"]
     if len(runs) > 1:
-        head.append(f"{len(runs)} sampled windows, gaps not analysed")
+        head.append(f"{len(runs)} sampled windows, gaps not analyzed")
     elif joined:
         head.append("windows joined")
     out = _field(s, "Timeline", head, width, dim=True)

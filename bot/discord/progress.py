@@ -1,6 +1,6 @@
 """The one progress editor: status lines shown by editing an interaction's response.
 
-``/classify`` shows "⬇️ Downloading… 40%" then "🎧 Analysing…"; ``/catalog add`` shows which
+``/classify`` shows "⬇️ Downloading… 40%" then "🎧 Analyzing…"; ``/catalog add`` shows which
 track of a playlist it is on. Both edit their deferred response through a
 :class:`ProgressMessage`::
 

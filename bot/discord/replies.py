@@ -28,21 +28,21 @@ def services_of(client: discord.Client) -> EarwormService:
     """The bot's service, or a refusal while it has none (starting up)."""
     services = getattr(client, "services", None)
     if services is None:
-        raise AnalysisFailed("I'm not ready to analyse music yet; try again in a minute.")
+        raise AnalysisFailed("I'm not ready to analyze music yet; try again in a minute.")
     return services  # type: ignore[no-any-return]
 
 
 def failure_text(exc: EarwormError) -> str:
     """What to tell the user about a failed analysis (short, specific, no internals)."""
     if isinstance(exc, WorkerCrashed):
-        return "The analysis failed: the worker analysing it crashed. Please try again."
+        return "The analysis failed: the worker analyzing it crashed. Please try again."
     if isinstance(exc, JobTimeout):
         return f"The analysis took too long and was stopped ({exc}). Try a shorter track."
     if isinstance(exc, PoolBusy):
         return f"I'm busy right now; try again in ~{max(1, math.ceil(exc.retry_after_s))} s."
     if isinstance(exc, PoolClosed):
         return "I'm restarting right now; try again in a minute."
-    return str(exc) or "I couldn't analyse that."
+    return str(exc) or "I couldn't analyze that."
 
 
 async def guarded(interaction: discord.Interaction, source: str, fn: Callable[[], Awaitable[None]]) -> None:

@@ -82,7 +82,7 @@ def human_size(n: int) -> str:
 
 @dataclass(frozen=True)
 class AudioRequest:
-    """Audio to analyse, as found in a message or a command's options."""
+    """Audio to analyze, as found in a message or a command's options."""
 
     kind: Literal["attachment", "link"]
     #: What to call it until the analysis knows better (file name stem, or the link).

@@ -51,10 +51,10 @@ How the limits are enforced
   the cap is ``max_page_bytes``: a huge page would keep it parsing for many seconds.
 * **Duration** (``max_duration_s``): a ``match_filter`` refuses entries whose duration the site
   declares before anything is downloaded. Plain files (the generic extractor) declare none, so
-  after the download the file is probed by the analyser's own ``inference.audio.probe`` (one
+  after the download the file is probed by the analyzer's own ``inference.audio.probe`` (one
   sniffer; libsndfile, or ffprobe pinned to the sniffed demuxer and to the ``file`` protocol for
   that one file) and refused if longer. Without ffprobe the post-check is skipped (logged) for
-  what libsndfile cannot read, and the analyser's decoded-duration cap is the backstop.
+  what libsndfile cannot read, and the analyzer's decoded-duration cap is the backstop.
 * **Not audio**: a direct link whose Content-Type is clearly not media (image, text, PDF, ...)
   is refused before downloading (HLS and DASH manifests are media); every downloaded file is
   sniffed and probed for an audio stream, and refused naming what it is (a web page, a

@@ -1,4 +1,4 @@
-"""A downloaded file: where yt-dlp put it, what it is (the analyser's own prober), and the text
+"""A downloaded file: where yt-dlp put it, what it is (the analyzer's own prober), and the text
 that comes with it, cleaned."""
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ def downloaded_path(result: dict[str, Any] | None) -> Path | None:
 
 
 def check_file(path: Path, session: FetchSession) -> tuple[str, float | None]:
-    """(format, duration) of a downloaded file, read by the analyser's own prober: the one
+    """(format, duration) of a downloaded file, read by the analyzer's own prober: the one
     sniffer, then libsndfile or ffprobe pinned to the sniffed demuxer and to this one local
     file. Refused when it is not audio, has no audio track, is unreadable or too long."""
     limits = AudioLimits(
@@ -55,7 +55,7 @@ def check_file(path: Path, session: FetchSession) -> tuple[str, float | None]:
     except EmptyInput:
         raise NotAudioLink("That link gave me an empty file.") from None
     except MissingDecoder:
-        # Without ffprobe the length stays unknown: the analyser's decoded-length cap is the
+        # Without ffprobe the length stays unknown: the analyzer's decoded-length cap is the
         # backstop (and the analysis itself will say what is missing).
         log.warning("ffprobe not found: cannot check %s", path.name)
         return sniff_format(path.read_bytes()[:4096]) or "bin", None

@@ -22,7 +22,7 @@ __all__ = ["GuardedYoutubeDL", "YtdlpLogger", "warm_up", "ytdlp_params"]
 log = logging.getLogger(__name__)
 
 # Handed to yt-dlp as its ffmpeg location so that it never runs ffmpeg (which would fetch URLs
-# itself, outside our address checks and limits). The analyser still uses ffmpeg on local files.
+# itself, outside our address checks and limits). The analyzer still uses ffmpeg on local files.
 _NO_FFMPEG = "/nonexistent/earworm-hides-ffmpeg-from-yt-dlp"
 
 

@@ -4,7 +4,7 @@ A stacked area of genre shares over time on a dark card: the track's leading gen
 six) in fixed colour-blind-friendly colours (:data:`bot.present.format.GENRE_COLORS`), the rest grouped as
 grey "other", silent stretches (which do not vote) as a dark "silence" band; a legend with whole-track shares; the genre's name written on its band where the
 band is wide enough, so colour is never the only cue. Sampled tracks show the stretches that were
-not analysed as hatched breaks, with a note.
+not analyzed as hatched breaks, with a note.
 
 Matplotlib is imported inside :func:`genre_timeline_png` (the CLI imports this package on every
 start) and used through its object-oriented API (``Figure`` + ``FigureCanvasAgg``): no pyplot, no
@@ -97,7 +97,7 @@ def genre_timeline_png(
     seg_s = segment_seconds(analysis)
     first, last = analysis.timeline[0].start_s, analysis.timeline[-1].end_s
     duration = max(cov.duration_s, analysis.descriptors.duration_s, last)
-    # The axis spans the whole track when parts were left out; otherwise the analysed stretch
+    # The axis spans the whole track when parts were left out; otherwise the analyzed stretch
     # (a sub-segment tail is dropped by the analysis and is not worth a hatched sliver).
     x_end = duration if (cov.sampled or duration - last > seg_s) else last
     x_end = max(x_end, first + 1e-3)
@@ -161,7 +161,7 @@ def genre_timeline_png(
         linewidths=edge_w or 0.3, zorder=2, antialiased=True,
     ))  # fmt: skip
 
-    # Honest breaks: what was not analysed shows as hatching behind the areas.
+    # Honest breaks: what was not analyzed shows as hatching behind the areas.
     gaps = [runs[0][0].start_s] + [
         b[0].start_s - a[-1].end_s for a, b in zip(runs, runs[1:], strict=False)
     ]
@@ -305,7 +305,7 @@ def genre_timeline_png(
         windows = len(runs)
         note = (
             f"Sampled: {windows} window{'s' if windows != 1 else ''} of a {_minutes(duration)} track "
-            f"({format_duration(cov.analysed_s)} analysed); hatched stretches were not analysed."
+            f"({format_duration(cov.analyzed_s)} analyzed); hatched stretches were not analyzed."
         )
         fig.text(
             pad / width_px,

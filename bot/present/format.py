@@ -131,7 +131,7 @@ def chart_genres(analysis: Analysis, max_genres: int = CHART_MAX_GENRES) -> list
 
 
 def segment_runs(timeline: list[Segment], gap_s: float = GAP_S) -> list[list[Segment]]:
-    """Split the timeline into runs of consecutive segments (one run per analysed window)."""
+    """Split the timeline into runs of consecutive segments (one run per analyzed window)."""
     runs: list[list[Segment]] = []
     for seg in timeline:
         if runs and seg.start_s - runs[-1][-1].end_s <= gap_s:
@@ -142,21 +142,21 @@ def segment_runs(timeline: list[Segment], gap_s: float = GAP_S) -> list[list[Seg
 
 
 def segment_seconds(analysis: Analysis) -> float:
-    """The length of one analysed segment (about 3 s)."""
+    """The length of one analyzed segment (about 3 s)."""
     cov = analysis.coverage
-    if cov.segments and cov.analysed_s:
-        return cov.analysed_s / cov.segments
+    if cov.segments and cov.analyzed_s:
+        return cov.analyzed_s / cov.segments
     if analysis.timeline:
         return analysis.timeline[0].end_s - analysis.timeline[0].start_s
     return 3.0
 
 
 def coverage_text(analysis: Analysis) -> str:
-    """``"analysed all 20 segments"`` or ``"sampled 100 of 500 segments in 10 windows"``."""
+    """``"analyzed all 20 segments"`` or ``"sampled 100 of 500 segments in 10 windows"``."""
     cov = analysis.coverage
     noun = "segment" if cov.segments == 1 else "segments"
     if not cov.sampled:
-        return f"analysed all {cov.segments} {noun}" if cov.segments != 1 else "analysed 1 segment"
+        return f"analyzed all {cov.segments} {noun}" if cov.segments != 1 else "analyzed 1 segment"
     total = max(cov.segments, int(cov.duration_s // max(segment_seconds(analysis), 1e-6)))
     windows = len(segment_runs(analysis.timeline))
     text = f"sampled {cov.segments} of {total} segments"

@@ -3,7 +3,7 @@
 :class:`EarwormService` is the use cases put together over one :class:`~bot.service.core.ServiceCore`
 (database, engine, fetcher, admission, catalogs):
 
-- :mod:`~bot.service.ingest`: find, fetch or analyse audio into a catalog (one lookup);
+- :mod:`~bot.service.ingest`: find, fetch or analyze audio into a catalog (one lookup);
 - :mod:`~bot.service.likes`: like and unlike tracks or shared audio, a user's likes by page;
 - :mod:`~bot.service.recommend`: playlists from likes, similar tracks, party blends;
 - :mod:`~bot.service.parties`: the listening-party lifecycle;
@@ -43,7 +43,7 @@ class EarwormService(Likes, Parties, Catalogs, Privacy, Reindex):
     ) -> EarwormService:
         """Open the database (``verify_db``: check the whole file first) and, with
         ``start_workers``, start the analysis workers now (else on the first analysis: commands
-        that never analyse never start them). An unusable database raises a StorageError that
+        that never analyze never start them). An unusable database raises a StorageError that
         says what to do."""
         try:
             Path(db_path).parent.mkdir(parents=True, exist_ok=True)

@@ -78,7 +78,7 @@ class Catalogs(Ingest):
         return summary
 
     async def index_files(self, guild_id: int, files: Sequence[Path], added_by: int | None, on_file: FileOutcome | None = None) -> IndexCounts:
-        """Analyse files (all at once; the pool queues them) into the guild's catalog. One
+        """Analyze files (all at once; the pool queues them) into the guild's catalog. One
         file's failure, even an unexpected one, never stops the others."""
         counts = IndexCounts()
 

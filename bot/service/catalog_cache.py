@@ -1,5 +1,5 @@
 """Each guild's recommendation catalog (:class:`inference.recommend.Catalog`), built from the
-database on first use and kept until a track is added, removed or re-analysed, here or by
+database on first use and kept until a track is added, removed or re-analyzed, here or by
 another process (the database's change events say so; another process's writes are noticed
 with one cheap PRAGMA before each use)."""
 
@@ -27,7 +27,7 @@ class CatalogCache:
         self._unsubscribe()
 
     async def get(self, guild_id: int) -> Catalog:
-        """The guild's catalog: the tracks analysed by this model, with their descriptors."""
+        """The guild's catalog: the tracks analyzed by this model, with their descriptors."""
         await self._db.notice_external_writes()
         lock = self._locks.setdefault(guild_id, asyncio.Lock())
         async with lock:

@@ -2,7 +2,7 @@
 on first use.
 
 ``await engine.analyze(path_or_bytes, title)``; the pool keeps the event loop free, isolates
-crashes and enforces per-job time limits. Commands that never analyse (``earworm forget``,
+crashes and enforces per-job time limits. Commands that never analyze (``earworm forget``,
 ``recommend``, ``party``) never start it; the bot starts it at once (:meth:`start`) so the first
 request does not wait for the models to load.
 
@@ -95,7 +95,7 @@ class AnalysisEngine:
         await self.close(cancel_pending=True)
 
     async def analyze(self, source: str | os.PathLike | bytes, title: str = "", digest: str | None = None) -> Analysis:
-        """Analyse a file path or the file's bytes in a worker (``digest``: its sha256, if known)."""
+        """Analyze a file path or the file's bytes in a worker (``digest``: its sha256, if known)."""
         from inference.analysis import AnalysisOptions, analyze_job
         from inference.audio import AudioLimits
 

@@ -52,7 +52,7 @@ def not_music_message(reason: str | None) -> str:
 
 
 class NotMusicError(EarwormError):
-    """Analysed fine, but it is not music: not added to the catalog."""
+    """Analyzed fine, but it is not music: not added to the catalog."""
 
     code = "not_music"
 

@@ -3,7 +3,7 @@
 Ten people who ❤️ the same new upload at once should cost one download and one analysis, not ten::
 
     analyses = InFlight[str, Analysis]()
-    analysis = await analyses.run(content_hash, lambda: analyse(path))
+    analysis = await analyses.run(content_hash, lambda: analyze(path))
 
 The work runs in a task of its own, so a caller that is cancelled (a user who gave up, a
 timed-out interaction) stops waiting without stopping the work the others wait for; an error

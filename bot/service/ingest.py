@@ -1,9 +1,9 @@
-"""Ingest: find, fetch or analyse audio into a guild's catalog, with one track lookup.
+"""Ingest: find, fetch or analyze audio into a guild's catalog, with one track lookup.
 
 :meth:`Ingest.ingest` is the use case: the catalog entry for an :class:`AudioSource`, found by
 its source (one lookup), else downloaded (an attachment's bytes, or a link in a fetch worker),
-analysed in the pool (or its stored analysis reused) and added. Work under way is shared: the
-same audio is analysed once and the same attachment or link downloaded once, however many ask
+analyzed in the pool (or its stored analysis reused) and added. Work under way is shared: the
+same audio is analyzed once and the same attachment or link downloaded once, however many ask
 at the same time. The lower steps (:meth:`analyze`, :meth:`add_track`, :meth:`add_attachment`,
 :meth:`add_link`) look nothing up by source; they are what ingest, imports and reindex build on.
 """
@@ -50,14 +50,14 @@ class Ingest(ServiceCore):
         ready: Ready | None = None,
     ) -> Stored:
         """The catalog entry for ``source`` in the guild, with its analysis: found by its
-        source (one lookup), else fetched, analysed (or reused) and added, credited to
+        source (one lookup), else fetched, analyzed (or reused) and added, credited to
         ``source.shared_by``.
 
         ``requester`` (a user id) takes one of the admission slots for the call: a refusal
         (``Refused``) is raised before anything else, and then ``ready()`` is awaited (a front
         end's acknowledgement); a source with no ``source_url`` (a file given straight to a
         command) records what ``ready()`` returns, if a URL: where the answer is shown.
-        ``progress`` hears "downloading" and "analysing" on the event loop. Raises ``NotMusicError`` for speech, silence and noise (nothing is added) and other
+        ``progress`` hears "downloading" and "analyzing" on the event loop. Raises ``NotMusicError`` for speech, silence and noise (nothing is added) and other
         ``EarwormError`` s for refusals and failures.
         """
         async with self._admission(requester):  # a refusal comes before anything else
@@ -112,7 +112,7 @@ class Ingest(ServiceCore):
             if source.read is None:
                 raise TypeError("an attachment source needs read()")
             return await self.add_attachment(
-                guild_id, source.location, source.read, title=source.title, source_url=source.source_url, added_by=source.shared_by, downloaded=lambda: report("analysing")
+                guild_id, source.location, source.read, title=source.title, source_url=source.source_url, added_by=source.shared_by, downloaded=lambda: report("analyzing")
             )
         results = await self.add_link(guild_id, source.location, source.shared_by, progress=progress)
         if not results:
@@ -126,7 +126,7 @@ class Ingest(ServiceCore):
 
     async def analyze(self, source: str | os.PathLike | bytes, title: str = "") -> tuple[Analysis, bool]:
         """An analysis of this audio, reused from the database when this model made one; the
-        same audio asked for while it is being analysed waits for that one analysis."""
+        same audio asked for while it is being analyzed waits for that one analysis."""
         # Hash in a thread: attachments can be tens of MB and the event loop must stay free.
         digest = content_hash(source) if isinstance(source, bytes) and len(source) < 1 << 20 else await asyncio.to_thread(content_hash, source)
         analysis, reused = await self._analyses.run(digest, lambda: self._analyze_once(source, title, digest))
@@ -150,7 +150,7 @@ class Ingest(ServiceCore):
         source_url: str | None,
         added_by: int | None,
     ) -> Stored:
-        """Analyse (or reuse) and add to the guild's catalog. Raises NotMusicError for non-music."""
+        """Analyze (or reuse) and add to the guild's catalog. Raises NotMusicError for non-music."""
         analysis, reused = await self.analyze(source, title)
         return await self._store(guild_id, analysis, reused, title=title, source_kind=source_kind, source_url=source_url, added_by=added_by)
 
@@ -171,7 +171,7 @@ class Ingest(ServiceCore):
         added_by: int | None,
         downloaded: Callable[[], None] | None = None,
     ) -> Stored:
-        """Download an attachment (``read()``), analyse it (or reuse) and add it to the guild's
+        """Download an attachment (``read()``), analyze it (or reuse) and add it to the guild's
         catalog. Everyone asking for the same ``url`` while that is under way shares the one
         download and analysis (``downloaded`` is called after the download, if this call made it)."""
 
@@ -188,9 +188,9 @@ class Ingest(ServiceCore):
         self, guild_id: int, url: str, added_by: int | None, *, playlist: bool = False, progress: ProgressCallback | None = None
     ) -> list[Stored | EarwormError]:
         """Fetch a link (or a bounded playlist) and add each item; per-item errors are returned.
-        The same link asked for while it is being fetched is fetched and analysed once."""
+        The same link asked for while it is being fetched is fetched and analyzed once."""
         results: list[Stored | EarwormError] = []
-        for item, outcome in await self._analysed_link(url, playlist, progress):
+        for item, outcome in await self._analyzed_link(url, playlist, progress):
             try:
                 if isinstance(outcome, EarwormError):
                     raise outcome
@@ -199,7 +199,7 @@ class Ingest(ServiceCore):
                 results.append(exc)
         return results
 
-    async def _analysed_link(self, url: str, playlist: bool, progress: ProgressCallback | None) -> LinkItems:
+    async def _analyzed_link(self, url: str, playlist: bool, progress: ProgressCallback | None) -> LinkItems:
         """A link's items with their analyses (or why each failed), fetched once for everyone
         who asks meanwhile; every one of them hears the download's progress."""
         key = ("link", url, playlist)
@@ -259,7 +259,7 @@ def _work_key(source: AudioSource) -> tuple:
 
 def _relay(progress: ProgressCallback, loop: asyncio.AbstractEventLoop) -> Callable[[dict], None]:
     """Fetch events (in the download thread) as :class:`ProgressEvent` s on the event loop;
-    a finished download reads as "analysing" its ``items``."""
+    a finished download reads as "analyzing" its ``items``."""
     items: int | None = None
 
     def on_fetch(event: dict) -> None:
@@ -268,7 +268,7 @@ def _relay(progress: ProgressCallback, loop: asyncio.AbstractEventLoop) -> Calla
             items = int(event["items"])
         stage = event.get("stage")
         if stage == "done":
-            update = ProgressEvent("analysing", items=items)
+            update = ProgressEvent("analyzing", items=items)
         elif stage in ("resolving", "downloading", "checking"):
             item = event.get("item")
             update = ProgressEvent(stage, event.get("fraction"), int(item) if item else None, items)

@@ -41,7 +41,7 @@ class Likes(Ingest):
 
     async def unlike_source(self, guild_id: int, user_id: int, source: AudioSource) -> tuple[TrackRecord, bool] | None:
         """Remove the like of the audio ``source`` shares (one lookup, nothing downloaded or
-        analysed); returns its track and whether there was a like, or None when the catalog
+        analyzed); returns its track and whether there was a like, or None when the catalog
         has no such entry."""
         track = await self._find_existing(guild_id, source)
         if track is None:

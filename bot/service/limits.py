@@ -13,7 +13,7 @@ A refusal is a :class:`Refused` (an ``EarwormError``, so front ends show its mes
 
     limiter = JobLimiter.from_config(engine_config)   # the service has one
     async with limiter.slot(user_id):                 # raises Refused at once, never waits
-        ... download, analyse ...
+        ... download, analyze ...
 
 Admission is synchronous and pure bookkeeping (no awaits, no locks, no threads): a check and a
 reservation happen in one step on the event loop, so two tasks can never both take the last

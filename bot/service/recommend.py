@@ -71,7 +71,7 @@ class Recommendations(ServiceCore):
         if track is None:
             raise UnknownTrack("That track is not in this server's catalog any more.")
         if track.model_version != self.model_version:
-            return track, []  # not re-analysed with this model yet: its embedding compares with nothing
+            return track, []  # not re-analyzed with this model yet: its embedding compares with nothing
         hits = await self.index.search(guild_id, track.embedding, k, exclude_ids=[track_id])
         tracks = await self._tracks(guild_id, [tid for tid, _ in hits])
         return track, [(tracks[tid], score) for tid, score in hits if tid in tracks]

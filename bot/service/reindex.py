@@ -15,7 +15,7 @@ class Reindex(Ingest):
     async def reindex(self, progress: Callable[[int, int, str], None] | None = None) -> tuple[int, list[str]]:
         """Move every stored analysis to this model version; returns (moved count, problems).
 
-        Each stale analysis is re-analysed from a catalog file still on disk (with the same
+        Each stale analysis is re-analyzed from a catalog file still on disk (with the same
         content), else from its link fetched again, and replaces the old one in place: the catalog
         entries, likes, parties and history that point at it are untouched. One track at a time,
         so the workers keep serving everyone else and the bot keeps answering; until a track is
@@ -27,7 +27,7 @@ class Reindex(Ingest):
         done, problems = 0, []
         for i, item in enumerate(stale):
             try:
-                problem = await self._reanalyse(item)
+                problem = await self._reanalyze(item)
             except EarwormError as exc:
                 problem = f"{item.content_hash[:12]}: {exc}"
             if problem is None:
@@ -38,8 +38,8 @@ class Reindex(Ingest):
                 progress(i + 1, len(stale), problem or "moved")
         return done, problems
 
-    async def _reanalyse(self, item: StaleAnalysis) -> str | None:
-        """Re-analyse one stale analysis from its file or link; None when done, else why not."""
+    async def _reanalyze(self, item: StaleAnalysis) -> str | None:
+        """Re-analyze one stale analysis from its file or link; None when done, else why not."""
         problem = f"{item.content_hash[:12]}: no local file or link to re-read (moves when shared again)"
         files = [s.source_url for s in item.sources if s.source_kind == "file" and s.source_url]
         for path in dict.fromkeys(files):

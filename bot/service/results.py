@@ -57,7 +57,7 @@ class AudioSource:
 class ProgressEvent:
     """How far an ingest or an import has got: ``stage`` is "resolving" (reading a link's page),
     "downloading" (``fraction`` of entry ``item`` of ``items``, when known), "checking" or
-    "analysing"."""
+    "analyzing"."""
 
     stage: str
     fraction: float | None = None

@@ -4,7 +4,7 @@
 
 Inputs are real recordings: a 30 s excerpt of vibe_ace.ogg and a 4 min song made of the
 bundled fixtures end to end, encoded as 44.1 kHz stereo MP3 like a typical download (decode and
-resampling cost included). Both models (musicnn and EfficientAT) run on every analysed patch.
+resampling cost included). Both models (musicnn and EfficientAT) run on every analyzed patch.
 
 The speed budget (issue 7), with one worker on a 2-core machine: a 30 s clip end to end <= 0.45 s,
 a 4-minute MP3 <= 1.5 s, a worker <= 300 MB resident, a cold worker ready <= 1 s. "End to end"

@@ -13,7 +13,7 @@ Measured, per worker count:
 - **throughput**: analyses per minute over the whole batch.
 
 Each request is a different 30-second excerpt of the bundled recordings (written as Ogg Vorbis,
-so each is analysed, not answered from the database), from a different user. The fake runs in
+so each is analyzed, not answered from the database), from a different user. The fake runs in
 its own process, as Discord would be remote; the bot, its service and the worker processes run
 as in production (``make_services`` from ``earworm run``). One warm-up request per configuration
 is not measured.
@@ -275,7 +275,7 @@ async def main_async(args: argparse.Namespace) -> list[dict[str, Any]]:
         clips = make_clips(tmp, args.jobs + len(args.workers))
         results = []
         for i, workers in enumerate(args.workers):
-            # A fresh database each time, and clips not seen before: every job is analysed.
+            # A fresh database each time, and clips not seen before: every job is analyzed.
             warm = clips[args.jobs + i]
             batch = clips[: args.jobs]
             print(f"workers={workers}: {args.jobs} jobs...", file=sys.stderr, flush=True)

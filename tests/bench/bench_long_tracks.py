@@ -3,7 +3,7 @@
     .venv/bin/python tests/bench/bench_long_tracks.py [--devset ../shared/data/devset] [--json out.json]
 
 Long recordings: the devset's "weak" songs (64-97 s, evaluation only, never trained on) and two
-4-minute-plus tracks made of the bundled fixtures end to end. Each is analysed twice in process:
+4-minute-plus tracks made of the bundled fixtures end to end. Each is analyzed twice in process:
 with every patch (``max_full_s`` unbounded) and with the default budget (``AnalysisOptions()``).
 Reported per track and as medians: top genre and top mood agreement, the total variation
 distance between the two genre breakdowns (0 = identical, 1 = disjoint), the cosine between the

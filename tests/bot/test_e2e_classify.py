@@ -122,7 +122,7 @@ async def test_classify_an_attachment(fake_discord, running_bot, earworm_service
     message = await result_of(fake, ix)
 
     progress = [v["content"] for v in message["history"]]
-    assert progress[0] == "⬇️ Downloading…" and "🎧 Analysing…" in progress
+    assert progress[0] == "⬇️ Downloading…" and "🎧 Analyzing…" in progress
 
     # The catalog links to the result message (there is no other message with the file); the
     # bot records that link just after posting the result.
@@ -245,7 +245,7 @@ async def test_bad_inputs_each_get_their_own_message(fake_discord, running_bot, 
     assert "PNG image" in reply["content"]
     assert_left_nothing_public(fake, ix)
 
-    # Speech: analysed, but not music, and not added.
+    # Speech: analyzed, but not music, and not added.
     att = fake.register_attachment("talk.ogg", fixture("not_music_speech.ogg"))
     ix = await fake.slash("bob", guild, "music", "classify", options={"file": att})
     reply = await ephemeral_reply(fake, ix)

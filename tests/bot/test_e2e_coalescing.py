@@ -28,7 +28,7 @@ def analyses_run(service) -> int:
 
 
 @pytest.mark.parametrize("fake_discord_options", [{"users": ["poster", *FANS]}])
-async def test_ten_hearts_on_one_new_upload_download_and_analyse_it_once(
+async def test_ten_hearts_on_one_new_upload_download_and_analyze_it_once(
     fake_discord, running_bot, earworm_service
 ):
     fake: FakeDiscord = fake_discord
@@ -125,7 +125,7 @@ async def test_one_fetch_and_analysis_serve_every_waiter(earworm_service):
     assert {s.track.guild_id for s in stored} == {2, 3}
     assert len({s.track.content_hash for s in stored}) == 1
 
-    # A failure reaches every waiter: speech is refused for each of them, analysed once.
+    # A failure reaches every waiter: speech is refused for each of them, analyzed once.
     speech = fixture("not_music_speech.ogg")
 
     async def read_speech() -> bytes:

@@ -191,7 +191,7 @@ def test_text_names_top_genre_with_percentage(analyses, name):
     pattern = rf"^  {re.escape(display_name(top))} +[█▉▊▋▌▍▎▏]+ +{format_share(share)}$"
     assert re.search(pattern, text, re.M), text
     assert text.splitlines()[0] == name
-    assert f"analysed all {a.coverage.segments} segments" in text
+    assert f"analyzed all {a.coverage.segments} segments" in text
     assert a.model_version in text
     total = a.timings_ms["total"]
     assert (f"total {total:.0f} ms" if total < 1000 else f"total {total / 1000:.2f} s") in text
@@ -321,11 +321,11 @@ def test_title_cannot_inject_terminal_escapes(analyses):
 def test_edge_cases_text(analyses):
     base = analyses["lets_go_fishin"]
     many = analysis_text(many_segments(base))
-    assert "analysed all 500 segments" in many and "each character ≈" in many
+    assert "analyzed all 500 segments" in many and "each character ≈" in many
     one = analysis_text(one_genre(base))
     assert re.search(r"^  reggae +█+ +100%$", one, re.M) and "other" not in one
     single = analysis_text(single_segment(base))
-    assert "analysed 1 segment" in single
+    assert "analyzed 1 segment" in single
     samp = sampled(base)
     text = analysis_text(samp)
     assert "sampled 100 of 501 segments in 10 windows" in text
@@ -405,7 +405,7 @@ def test_chart_edge_cases(analyses, case):
 
 
 def test_chart_shows_sampling_gaps(analyses):
-    """Between the analysed windows of a sampled track the plot shows no genre colour."""
+    """Between the analyzed windows of a sampled track the plot shows no genre colour."""
     full, samp = analyses["lets_go_fishin"], sampled(analyses["lets_go_fishin"])
     shown = chart_genres(samp)
 

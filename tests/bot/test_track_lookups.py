@@ -71,7 +71,7 @@ async def test_a_heart_looks_the_track_up_once(fake_discord, running_bot, earwor
     await running_bot(earworm_service)
     alice, carol = fake.user("alice").id, fake.user("carol").id
 
-    # A ❤️ on a new upload: looked up once, downloaded, analysed, added and liked.
+    # A ❤️ on a new upload: looked up once, downloaded, analyzed, added and liked.
     posted = await fake.post_user_message(
         "bob", "music", "new demo", attachments=[("demo.ogg", fixture("solo_trumpet.ogg"))]
     )

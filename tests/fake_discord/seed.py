@@ -2,7 +2,7 @@
 
 The first call in a test session analyses each fixture with the service's real workers (in
 parallel); later calls store those analyses in the new database first, so ``add_track`` reuses
-them instead of analysing again (the service does the same for audio it has seen before).
+them instead of analyzing again (the service does the same for audio it has seen before).
 
     tracks = await seed_catalog(earworm_service, guild_id, added_by=alice.id)
     tracks["vibe_ace"].id, tracks["vibe_ace"].source_url   # https://example.com/vibe_ace

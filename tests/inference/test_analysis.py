@@ -199,7 +199,7 @@ def test_long_track_is_sampled_within_a_bounded_cost(analyzer: Analyzer, tmp_pat
     sf.write(path, song, 16000)
     r = analyzer.analyze(path, opts=AnalysisOptions(max_full_s=60.0, sample_windows=10))
     assert r.coverage.sampled and r.coverage.duration_s == pytest.approx(360, abs=0.1)
-    assert r.coverage.segments == 20 and r.coverage.analysed_s < 61
+    assert r.coverage.segments == 20 and r.coverage.analyzed_s < 61
     assert r.timeline[-1].start_s > 300  # the windows reach the end of the track
     assert r.descriptors.duration_s == pytest.approx(360, abs=0.1)
 

@@ -1,4 +1,4 @@
-"""The container sniffer that the analyser and the link fetcher share (inference.formats): the
+"""The container sniffer that the analyzer and the link fetcher share (inference.formats): the
 fetcher checks every download with it."""
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
     ],
 )
 def test_sniff_container(head: bytes, ext: str | None) -> None:
-    # The fetcher checks downloads with the analyser's own sniffer and prober.
+    # The fetcher checks downloads with the analyzer's own sniffer and prober.
     assert sniff_format(head) == ext
 
 

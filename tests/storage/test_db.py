@@ -111,7 +111,7 @@ async def test_stale_analyses(db):
 
 async def test_dedupe_by_content_hash(db):
     rec = await db.put_analysis(make_analysis("song"))
-    await db.put_analysis(make_analysis("song"))  # analysed twice: still one row
+    await db.put_analysis(make_analysis("song"))  # analyzed twice: still one row
     t1, created1 = await db.add_track(G1, rec.content_hash, "Song", "attachment", "jump/1", ALICE)
     t2, created2 = await db.add_track(G1, rec.content_hash, "Song again", "link", "https://x", BOB)
     assert created1 and not created2

@@ -6,7 +6,7 @@ Flow of one request (the event loop never blocks):
 2. one call to the service's ``ingest``, which admits the request (a refusal is the first
    response, ephemeral), then lets this cog ``defer(thinking=True)`` (Discord wants a first
    response within 3 s) and show progress by editing that response ("⬇️ Downloading… 40%",
-   "🎧 Analysing…"), then finds the track in the catalog or downloads, analyses and adds it;
+   "🎧 Analyzing…"), then finds the track in the catalog or downloads, analyses and adds it;
 3. the response becomes the result: an embed, the genre timeline as ``genres.png`` (drawn in a
    separate process, :class:`~bot.discord.charts.ChartRenderer`) and the persistent buttons of
    :mod:`bot.discord.track_buttons`.
@@ -47,12 +47,12 @@ log = logging.getLogger(__name__)
 #: Least time between two progress edits of the same stage (Discord rate-limits edits).
 PROGRESS_INTERVAL_S = 1.0
 
-STAGE_TEXT = {"downloading": "⬇️ Downloading…", "analysing": "🎧 Analysing…"}
+STAGE_TEXT = {"downloading": "⬇️ Downloading…", "analyzing": "🎧 Analyzing…"}
 
 
 def stage_line(event: ProgressEvent) -> tuple[str, str]:
     """(line, stage) for a progress event: reading a link's page counts as downloading."""
-    stage = "analysing" if event.stage == "analysing" else "downloading"
+    stage = "analyzing" if event.stage == "analyzing" else "downloading"
     text = STAGE_TEXT[stage]
     if stage == "downloading" and event.fraction is not None:
         text = f"{text} {round(max(0.0, min(1.0, event.fraction)) * 100)}%"
@@ -117,7 +117,7 @@ class Classify(commands.Cog):
     # -- the job
 
     async def analyze(self, interaction: discord.Interaction, request: AudioRequest) -> None:
-        """Check, then one service call: admit, defer, find or download + analyse + store;
+        """Check, then one service call: admit, defer, find or download + analyze + store;
         then the reply (see the module docstring)."""
         assert interaction.guild_id is not None  # guild_only
         max_bytes = self.bot.settings.max_attachment_bytes
@@ -127,7 +127,7 @@ class Classify(commands.Cog):
 
         async def ready() -> str:
             await interaction.response.defer(thinking=True)
-            self.charts.start()  # the first time: it gets ready while the audio is analysed
+            self.charts.start()  # the first time: it gets ready while the audio is analyzed
             message = await progress.start(STAGE_TEXT["downloading"], stage="downloading")
             return message.jump_url  # the source of a file given straight to /classify
 

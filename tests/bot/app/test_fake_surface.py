@@ -93,7 +93,7 @@ async def test_slash_options_subcommands_and_progress_edits(fake_discord, runnin
         who: discord.Member | None = None,
     ) -> None:
         await interaction.response.defer(thinking=True)
-        await interaction.edit_original_response(content="Analysing… 50%")
+        await interaction.edit_original_response(content="Analyzing… 50%")
         data = await file.read()
         await interaction.edit_original_response(
             content=f"{file.filename} {len(data)} {count} {mood} {who.name if who else '-'}",
@@ -117,7 +117,7 @@ async def test_slash_options_subcommands_and_progress_edits(fake_discord, runnin
     )
     final = await fake.wait_for_original(ix, lambda m: "track.ogg" in m["content"])
     assert final["content"] == "track.ogg 1000 3 happy bob"
-    assert [h["content"] for h in final["history"]] == ["Analysing… 50%"]
+    assert [h["content"] for h in final["history"]] == ["Analyzing… 50%"]
     assert (
         final["attachments"][0]["filename"] == "chart.png"
         and final["attachments"][0]["data"] == b"PNG"

@@ -112,7 +112,7 @@ def test_catalog_commands_end_to_end(tmp_path: Path) -> None:
     cold = earworm("recommend", "--user", "42", "--guild", "1", "--db", db)
     assert "like" in cold.stdout.lower() and cold.returncode == 0
 
-    # unlike finds the track by the file's content (nothing analysed), and says what it did.
+    # unlike finds the track by the file's content (nothing analyzed), and says what it did.
     unlike = ("unlike", str(music / "vibe_ace.ogg"), "--user", "43", "--guild", "1", "--db", db)
     assert earworm(*unlike).stdout == "vibe_ace: like removed\n"
     assert earworm(*unlike).stdout == "vibe_ace: was not liked\n"

@@ -71,7 +71,7 @@ def test_the_settings_take_their_defaults_from_the_engine() -> None:
 
 
 async def test_the_workers_start_on_the_first_analysis(tmp_path) -> None:
-    """Commands that never analyse (forget, recommend, party) never start the workers."""
+    """Commands that never analyze (forget, recommend, party) never start the workers."""
     from bot.service.app import EarwormService
 
     service = await EarwormService.open(tmp_path / "e.db", EngineConfig(workers=1), start_workers=False)

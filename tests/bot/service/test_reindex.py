@@ -76,7 +76,7 @@ async def test_reindex_moves_the_catalog_and_the_service_keeps_answering(earworm
 
     assert done == 4 and len(problems) == 1 and "moves when shared again" in problems[0]
     assert [(i, n) for i, n, _ in notes] == [(i, 5) for i in range(1, 6)]
-    assert len(answered) >= 2  # it kept answering while the tracks were re-analysed
+    assert len(answered) >= 2  # it kept answering while the tracks were re-analyzed
     after = rows(tmp_path / "earworm.db")
     for table, old in before.items():  # nothing lost or changed (the asker added recommendations)
         assert old <= after[table], table
@@ -118,7 +118,7 @@ def test_reindex_cli_draws_a_progress_bar(tmp_path, capfd) -> None:
     asyncio.run(seed())
     assert main(["reindex", "--db", str(tmp_path / "e.db")]) == 0
     out, err = capfd.readouterr()
-    assert "re-analysed 1 track(s)" in out and "reindex [" in err and "1/1" in err
+    assert "re-analyzed 1 track(s)" in out and "reindex [" in err and "1/1" in err
 
 
 async def test_a_track_not_yet_reindexed_has_no_neighbours_rather_than_an_error(earworm_service: EarwormService) -> None:
@@ -127,7 +127,7 @@ async def test_a_track_not_yet_reindexed_has_no_neighbours_rather_than_an_error(
     db = earworm_service.db
     await db.put_analysis(analysis_to_record(old_analysis("solo_trumpet", 1)))
     old, _ = await db.add_track(GUILD, fixture_analysis("solo_trumpet.ogg").content_hash, "old", "file", None, 7)
-    for name in ("hungarian_dance_5", "sugar_plum_fairy"):  # already re-analysed
+    for name in ("hungarian_dance_5", "sugar_plum_fairy"):  # already re-analyzed
         await db.put_analysis(analysis_to_record(fixture_analysis(f"{name}.ogg")))
         await db.add_track(GUILD, fixture_analysis(f"{name}.ogg").content_hash, name, "file", None, 7)
     assert await earworm_service.similar_tracks(GUILD, old.id, k=3) == []

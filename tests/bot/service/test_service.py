@@ -35,7 +35,7 @@ async def test_second_share_reuses_the_analysis(earworm_service: EarwormService)
     assert again.reused_analysis and not again.created and again.track.id == first.track.id
     elsewhere = await add(earworm_service, "solo_trumpet", guild=OTHER_GUILD)
     assert elsewhere.reused_analysis and elsewhere.created and elsewhere.track.id != first.track.id
-    assert earworm_service.engine.pool.stats().completed == 1  # analysed once, shared three times
+    assert earworm_service.engine.pool.stats().completed == 1  # analyzed once, shared three times
 
 
 async def test_non_music_is_not_added(earworm_service: EarwormService) -> None:
