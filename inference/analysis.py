@@ -29,7 +29,7 @@ from inference.features import PATCH_S, RATE_32K, patch_features, to_16k
 from inference.frontend import SAMPLE_RATE
 from inference.frontend_audioset import MEL_BASIS_FILE
 from inference.genres import GENRES, GenreModel
-from inference.heads import Classifier, Projection, feature_matrix
+from inference.heads import Classifier, NeighbourVote, Projection, feature_matrix
 from inference.models import (
     AUDIOSET_FILE,
     AUDIOSET_LABELS_FILE,
@@ -48,10 +48,11 @@ from inference.tags import group_tags
 GENRE_HEAD_FILE = "genre_head.npz"
 MOOD_HEAD_FILE = "mood_head.npz"
 EMBEDDING_HEAD_FILE = "embedding_head.npz"
+GENRE_NEIGHBOURS_FILE = "genre_neighbours.npz"
 # Every file that shapes the numbers: a change to any of them is a new model version.
 VERSIONED_FILES = (
     ENCODER_FILE, MSD_HEAD_FILE, MTT_HEAD_FILE, AUDIOSET_FILE, MEL_BASIS_FILE, AUDIOSET_LABELS_FILE,
-    GENRE_HEAD_FILE, MOOD_HEAD_FILE, EMBEDDING_HEAD_FILE,
+    GENRE_HEAD_FILE, GENRE_NEIGHBOURS_FILE, MOOD_HEAD_FILE, EMBEDDING_HEAD_FILE,
 )  # fmt: skip
 _NUMERIC_CONSTANTS = (
     musicness.SILENT_PATCH_DB, musicness.QUIET_BELOW_DB, musicness.MUSIC_MAX, musicness.SPEECH_MIN,
@@ -116,7 +117,9 @@ class Heads:
         with np.load(models_dir / MOOD_HEAD_FILE) as z:
             per_patch = bool(z["per_patch"]) if "per_patch" in z.files else True
         return cls(
-            genre=GenreModel(Classifier.load(models_dir / GENRE_HEAD_FILE), audioset_labels),
+            genre=GenreModel(
+                Classifier.load(models_dir / GENRE_HEAD_FILE), audioset_labels, NeighbourVote.load(models_dir / GENRE_NEIGHBOURS_FILE)
+            ),
             mood=Classifier.load(models_dir / MOOD_HEAD_FILE),
             mood_per_patch=per_patch,
             embedding=Projection.load(models_dir / EMBEDDING_HEAD_FILE),
@@ -177,6 +180,7 @@ class Analyzer:
         heads = self.heads
         genre_rows = rows if is_music else rows[:0]
         patch_shares = heads.genre.shares(feature_matrix(feats, heads.genre.head.blocks, genre_rows), feats.audioset[genre_rows])
+        track_shares = heads.genre.track_shares(patch_shares, feats, genre_rows)
         mood = self._mood(feature_matrix(feats, heads.mood.blocks, genre_rows)) if is_music else np.zeros(len(MOODS))
         embedding = heads.embedding.embed(feature_matrix(feats, heads.embedding.blocks, used))
         tags = group_tags(feats.msd[used].mean(0), feats.mtt[used].mean(0), self.models.msd_labels, self.models.mtt_labels)
@@ -199,7 +203,7 @@ class Analyzer:
         return Analysis(
             model_version=self.version,
             embedding=embedding,
-            genres=_shares_dict(patch_shares.mean(0), GENRES, 0.0) if is_music else {},
+            genres=_shares_dict(track_shares, GENRES, 0.0) if is_music else {},
             timeline=timeline,
             tags=tags,
             descriptors=descriptors,

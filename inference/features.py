@@ -46,6 +46,8 @@ class PatchFeatures:
     level_db: np.ndarray  # [N] RMS level of the patch, dBFS
     ran: np.ndarray  # [N] bool, the models ran on this patch
     musicnn: np.ndarray  # [N, 200] embedding
+    mean_pool: np.ndarray  # [N, 753] musicnn back end's mean-pooled features
+    max_pool: np.ndarray  # [N, 753] musicnn back end's max-pooled features
     msd: np.ndarray  # [N, 50] MSD tag probabilities
     mtt: np.ndarray  # [N, 50] MTT tag probabilities (distilled)
     audioset: np.ndarray  # [N, 527] AudioSet class probabilities
@@ -136,7 +138,7 @@ def patch_features(
     ran = np.ones(len(patches16), bool) if gate is None else ~gate(level_db)
     idx = np.flatnonzero(ran)
     t = time.perf_counter()
-    emb16, _mean, _max = models.encode(patches16[idx])
+    emb16, mean_pool, max_pool = models.encode(patches16[idx])
     msd, mtt = models.tags(emb16)
     timings["musicnn"] = _ms(t)
     t = time.perf_counter()
@@ -158,6 +160,8 @@ def patch_features(
         level_db=level_db,
         ran=ran,
         musicnn=full(emb16, 200),
+        mean_pool=full(mean_pool, 753),
+        max_pool=full(max_pool, 753),
         msd=full(msd, 50),
         mtt=full(mtt, 50),
         audioset=full(probs, 527),

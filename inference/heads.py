@@ -8,6 +8,8 @@ applied with a few matrix products. See models/MODEL_CARD.md for how each was ch
 - :class:`Classifier`: standardise, optional ReLU hidden layer, linear layer, softmax at a
   temperature fitted on held-out folds (so shares are calibrated, not 0.99 / 0.01).
 - :class:`Projection`: standardise the track's mean feature vector, project, L2-normalise.
+- :class:`NeighbourVote`: the genres of the training clips nearest to the track, in a whitened
+  space of their mean feature vectors (a track-level second opinion next to the per-patch head).
 """
 
 from __future__ import annotations
@@ -21,7 +23,9 @@ import numpy as np
 if TYPE_CHECKING:
     from inference.features import PatchFeatures
 
-BLOCK_DIMS = {"musicnn": 200, "audioset_emb": 384, "audioset_logit": 527, "tags_logit": 100}
+BLOCK_DIMS = {
+    "musicnn": 200, "audioset_emb": 384, "audioset_logit": 527, "tags_logit": 100, "mean_pool": 753, "max_pool": 753,
+}  # fmt: skip
 _EPS = 1e-4
 
 
@@ -38,6 +42,8 @@ def feature_matrix(feats: PatchFeatures, blocks: tuple[str, ...], rows: np.ndarr
         "audioset_emb": lambda: feats.audioset_emb[sel],
         "audioset_logit": lambda: _logit(feats.audioset[sel]),
         "tags_logit": lambda: _logit(np.concatenate([feats.msd[sel], feats.mtt[sel]], axis=1)),
+        "mean_pool": lambda: feats.mean_pool[sel],
+        "max_pool": lambda: feats.max_pool[sel],
     }
     unknown = [b for b in blocks if b not in parts]
     if unknown:
@@ -130,3 +136,40 @@ class Projection:
     def load(cls, path: Path) -> Projection:
         with np.load(path) as z:
             return cls(_strs(z["blocks"]), z["mean"], z["scale"], z["matrix"])
+
+
+@dataclass(frozen=True)
+class NeighbourVote:
+    """Track-level genre evidence: the labels of the ``k`` training clips nearest to the track,
+    each weighted by its cosine similarity, in the whitened principal space ``space`` of their mean
+    feature vectors. ``refs`` are those clips' projected unit vectors (derived numbers, no audio)."""
+
+    space: Projection
+    refs: np.ndarray  # [M, K] unit vectors of the training clips
+    labels: np.ndarray  # [M] index into ``classes``
+    classes: tuple[str, ...]
+    k: int
+    weight: float  # its share of the track's breakdown, the patches' mean having the rest
+
+    def probs(self, x: np.ndarray) -> np.ndarray:
+        """[N, D] patch features of one track -> [C] vote shares summing to 1 (0 with no patch)."""
+        if not len(x):
+            return np.zeros(len(self.classes), np.float32)
+        sims = self.refs @ self.space.embed(x)
+        nearest = np.argpartition(-sims, min(self.k, len(sims)) - 1)[: self.k]
+        votes = np.bincount(self.labels[nearest], np.maximum(sims[nearest], 0.0), minlength=len(self.classes))
+        return (votes / max(float(votes.sum()), 1e-9)).astype(np.float32)
+
+    def save(self, path: Path) -> None:
+        np.savez_compressed(
+            path, blocks=np.array(self.space.blocks), mean=self.space.mean.astype(np.float32),
+            scale=self.space.scale.astype(np.float32), matrix=self.space.matrix.astype(np.float32),
+            refs=self.refs.astype(np.float32), labels=self.labels.astype(np.int16),
+            classes=np.array(self.classes), k=np.int32(self.k), weight=np.float32(self.weight),
+        )  # fmt: skip
+
+    @classmethod
+    def load(cls, path: Path) -> NeighbourVote:
+        with np.load(path) as z:
+            space = Projection(_strs(z["blocks"]), z["mean"], z["scale"], z["matrix"])
+            return cls(space, z["refs"], z["labels"].astype(np.intp), _strs(z["classes"]), int(z["k"]), float(z["weight"]))

@@ -1,7 +1,7 @@
 """Per-patch features of every clip in a labelled folder, computed by the RUNTIME code.
 
     .venv/bin/python models/extract_features.py --root ../shared/data/train \
-        --labels ../shared/data/train/labels.csv --out /work/cache/issue7/train
+        --labels ../shared/data/train/labels.csv --out /work/cache/issue7b/train
 
 Each clip is decoded, cut into patches and run through both models exactly as
 ``inference.analysis`` does (``inference.features.patch_features``), with every patch run (the
@@ -40,7 +40,7 @@ def extract_one(models: ModelSet, path: Path) -> dict[str, np.ndarray]:
     feats, _audio, _t = patch_features(models, x32, x16, [(0, x16.size)])
     return {
         "start_s": feats.start_s, "level_db": feats.level_db, "musicnn": feats.musicnn,
-        "msd": feats.msd, "mtt": feats.mtt, "audioset": feats.audioset,
+        "mean_pool": feats.mean_pool, "max_pool": feats.max_pool, "msd": feats.msd, "mtt": feats.mtt, "audioset": feats.audioset,
         "audioset_emb": feats.audioset_emb, "duration_s": np.float64(x16.size / 16000),
     }  # fmt: skip
 

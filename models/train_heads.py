@@ -2,8 +2,8 @@
 
     pip install -e '.[train]'
     .venv/bin/python models/train_heads.py --data ../shared/data/train \
-        --cache /work/cache/issue7/train --out models --report models/heads_report.json \
-        [--devset ../shared/data/devset --devset-cache /work/cache/issue7/devset]
+        --cache /work/cache/issue7b/train --out models --report models/heads_report.json \
+        [--devset ../shared/data/devset --devset-cache /work/cache/issue7c/devset]
 
 1. Features: each clip's per-patch outputs of both models, computed by the runtime code
    (``models/extract_features.py``, cached under ``--cache``, resumable). The runtime's silence gate
@@ -11,9 +11,11 @@
 2. Validation: artist-grouped stratified k-fold (labels.csv ``group``: an artist is never on both
    sides). Every figure in the report is out-of-fold. Candidates are compared side by side on the
    same folds; the committed heads are the chosen candidates refitted on all clips.
-3. Genre: a multinomial logistic regression per 3-second patch over the trained genres; a track's
+3. Genre: a shrinkage linear discriminant (LDA) per 3-second patch over the trained genres; a track's
    shares are the mean of its patches' shares. Softmax temperature fitted on out-of-fold patch
    logits. Punk has no clip: ``inference.genres`` splits rock's share with AudioSet's Punk rock.
+   The track's shares are blended with a vote of its nearest training clips (``models/neighbours.py``;
+   its size and weight chosen on the same folds, with a nested figure that is not tuned on them).
 4. Mood: 4Q quadrants on the clips that have one; same recipe.
 5. Embedding: musicnn's 200-d vs a standardised concatenation vs a learned projection, by
    precision@k of genre labels among held-out clips (and on the devset when given: never trained on).
@@ -39,9 +41,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from inference.features import PatchFeatures  # noqa: E402
 from inference.heads import Classifier, Projection, feature_matrix, softmax  # noqa: E402
 from inference.musicness import MusicDetector, voting_patches  # noqa: E402
+from models import neighbours  # noqa: E402
 from models.extract_features import cache_name, extract_one  # noqa: E402
 
 ALL_BLOCKS = ("musicnn", "audioset_emb", "audioset_logit", "tags_logit")
+POOLED = ("mean_pool", "max_pool")  # musicnn's back-end pooled features
+LOADED_BLOCKS = ALL_BLOCKS + POOLED  # the columns of Clip.x, in this order
 QUADRANTS = ("Q1", "Q2", "Q3", "Q4")
 SEED = 0
 
@@ -49,7 +54,7 @@ SEED = 0
 @dataclass
 class Clip:
     row: dict[str, str]
-    x: np.ndarray  # [n_voting, D] features of the voting patches (ALL_BLOCKS)
+    x: np.ndarray  # [n_voting, D] features of the voting patches (LOADED_BLOCKS)
     level_db: np.ndarray
     music: object  # inference.musicness.Musicness of the clip, as the runtime judges it
 
@@ -62,7 +67,7 @@ def block_columns(blocks: tuple[str, ...]) -> np.ndarray:
     from inference.heads import BLOCK_DIMS
 
     cols, at = [], 0
-    for b in ALL_BLOCKS:
+    for b in LOADED_BLOCKS:
         if b in blocks:
             cols.append(np.arange(at, at + BLOCK_DIMS[b]))
         at += BLOCK_DIMS[b]
@@ -90,13 +95,13 @@ def load_clips(root: Path, labels: Path, cache: Path, log=print) -> list[Clip]:
         with np.load(path) as z:
             feats = PatchFeatures(
                 z["start_s"], z["level_db"], np.ones(len(z["start_s"]), bool), z["musicnn"],
-                z["msd"], z["mtt"], z["audioset"], z["audioset_emb"],
+                z["mean_pool"], z["max_pool"], z["msd"], z["mtt"], z["audioset"], z["audioset_emb"],
             )  # fmt: skip
         vote = voting_patches(feats.level_db)
         music = detector.assess(feats.audioset[vote])
         if not vote.any():
             vote[:] = True  # an all-quiet clip still trains (the runtime calls it silence)
-        clips.append(Clip(row, feature_matrix(feats, ALL_BLOCKS, np.flatnonzero(vote)), feats.level_db, music))
+        clips.append(Clip(row, feature_matrix(feats, LOADED_BLOCKS, np.flatnonzero(vote)), feats.level_db, music))
     return clips
 
 
@@ -373,7 +378,7 @@ def main(argv: list[str] | None = None) -> int:
     folds = group_folds(single_labels, [clips[i].group for i in single], args.folds)
     everyone = np.arange(len(clips))
     # (name, blocks, classifier, its parameter, per patch, weak labels, 2-3 s excerpts)
-    candidates = [("final", ALL_BLOCKS, "lda", 0.5, True, True, True)]
+    candidates = [("final", LOADED_BLOCKS, "lda", 0.5, True, True, True)]
     if not args.quick:
         candidates = [
             ("baseline: LR on clip-mean embeddings", ("musicnn", "audioset_emb"), "lr", 1.0, False, False, True),
@@ -384,6 +389,7 @@ def main(argv: list[str] | None = None) -> int:
             ("LDA per patch, all outputs, shrinkage 0.2, + weak labels", ALL_BLOCKS, "lda", 0.2, True, True, True),
             ("LDA per patch, all outputs, shrinkage 0.2, no 2-3 s excerpts", ALL_BLOCKS, "lda", 0.2, True, False, False),
             ("LDA clip-mean, all outputs", ALL_BLOCKS, "lda", 0.5, False, False, True),
+            ("LDA per patch, all outputs + musicnn pooled, each clip weighs 1, shrinkage 0.05", LOADED_BLOCKS, "lda-clip-weighted", 0.05, True, False, True),
         ]
     results = {}
     for name, blocks, kind, c, per_patch, weak, excerpts in candidates:
@@ -421,7 +427,26 @@ def main(argv: list[str] | None = None) -> int:
     head = fit_classifier(x, y, w, cfg["classifier"], cfg["param"], classes)
     genre_head = Classifier(tuple(cfg["blocks"]), classes, head.mean, head.scale, head.weights, head.bias, temperature)
     genre_head.save(args.out / "genre_head.npz")
-    report["genre"]["punk_split_check"] = punk_report(clips, genre_head)
+    # The track-level neighbour vote over the same blocks, blended with the head's track shares.
+    clip_x = [clips[i].x[:, cols] for i in single]
+    votes = neighbours.out_of_fold_votes(clip_x, single_labels, [clips[i].group for i in single], folds, classes, genre_head.blocks)
+    head_probs = np.zeros((len(single), len(classes)))
+    for fold_head, test_clips, _labels, test in oof:
+        head_probs[test] = [softmax(fold_head.logits(clips[i].x[:, cols]) / temperature).mean(0) for i in test_clips]
+    y_single = np.array([classes.index(g) for g in single_labels])
+    (k, weight), nested, grid = neighbours.choose_blend(head_probs, votes, y_single, folds)
+    blend = (1 - weight) * head_probs + weight * votes[k]
+    blend_name = f"{chosen}, blended with a vote of the {k} nearest clips (weight {weight})"
+    table = accuracy_table(single_labels, [classes[j] for j in blend.argmax(1)], classes)
+    away = [j for j, i in enumerate(single) if clips[i].row["source"] != "gtzan_actcv500_excerpts"]
+    table["accuracy_without_excerpts"] = round(float(np.mean(blend.argmax(1)[away] == y_single[away])), 4)
+    table["nested_accuracy"] = nested
+    report["genre"]["candidates"][blend_name] = table
+    report["genre"] |= {"patch_head": chosen, "chosen": blend_name, "neighbour_grid": grid}
+    log(f"genre {blend_name}: top-1 {table['accuracy']} (nested {nested})")
+    vote = neighbours.fit_vote(clip_x, single_labels, classes, genre_head.blocks, k, weight)
+    vote.save(args.out / "genre_neighbours.npz")
+    report["genre"]["punk_split_check"] = punk_report(clips, genre_head, vote)
     log(f"punk split: {report['genre']['punk_split_check']}")
 
     # ---- mood
@@ -430,7 +455,7 @@ def main(argv: list[str] | None = None) -> int:
         mood_labels = [clips[i].row["quadrant"] for i in mood_idx]
         mfolds = group_folds(mood_labels, [clips[i].group for i in mood_idx], args.folds)
         mlabels = [[(c.row["quadrant"], 1.0)] if c.row.get("quadrant") in QUADRANTS else [] for c in clips]
-        mcands = [("final", ALL_BLOCKS, "lda", 0.5, True)]
+        mcands = [("final", ALL_BLOCKS, "lda", 0.5, True)]  # mood: the four blocks it was chosen with
         if not args.quick:
             mcands = [
                 ("baseline: LR on clip-mean embeddings", ("musicnn", "audioset_emb"), "lr", 1.0, False),
@@ -487,7 +512,7 @@ def main(argv: list[str] | None = None) -> int:
     report["embedding"] = {"group_folds_single_label": emb_report, "chosen": "learned", "dim": final_proj.dim}
 
     if args.devset is not None:
-        report["devset"] = devset_report(args.devset, args.devset_cache, final_proj, genre_head, log)
+        report["devset"] = devset_report(args.devset, args.devset_cache, final_proj, genre_head, vote, log)
     args.report.write_text(json.dumps(report, indent=1))
     log(f"wrote {args.report}")
     return 0
@@ -515,17 +540,30 @@ def _calibration(oof, clips, cols, classes, temperature) -> dict:
 
 
 def track_genres(model, clip: Clip) -> np.ndarray:
-    """A clip's genre shares as the runtime computes them (head + the punk split)."""
+    """A clip's genre shares as the runtime computes them (head + the punk split + the neighbour vote)."""
+    from inference.genres import GENRES
+
     cols = block_columns(ALL_BLOCKS[2:3])  # the AudioSet logits
     probs = 1 / (1 + np.exp(-clip.x[:, cols]))
-    return model.shares(clip.x[:, block_columns(model.head.blocks)], probs).mean(0)
+    mean = model.shares(clip.x[:, block_columns(model.head.blocks)], probs).mean(0)
+    if model.neighbours is None:
+        return mean
+    vote = np.zeros(len(GENRES))
+    vote[[GENRES.index(c) for c in model.neighbours.classes]] = model.neighbours.probs(clip.x[:, block_columns(model.neighbours.space.blocks)])
+    return (1 - model.neighbours.weight) * mean + model.neighbours.weight * vote
 
 
-def punk_report(clips: list[Clip], head: Classifier) -> dict:
+def genre_model(head: Classifier, vote=None):
+    from inference.genres import GenreModel
+
+    return GenreModel(head, json.loads((Path(__file__).resolve().parent / "audioset_labels.json").read_text()), vote)
+
+
+def punk_report(clips: list[Clip], head: Classifier, vote=None) -> dict:
     """Punk has no clip: how often the AudioSet-based punk split makes a known genre punk."""
-    from inference.genres import GENRES, GenreModel
+    from inference.genres import GENRES
 
-    model = GenreModel(head, json.loads((Path(__file__).resolve().parent / "audioset_labels.json").read_text()))
+    model = genre_model(head, vote)
     near = [c for c in clips if c.row["weak"] == "0" and c.row["genre"] in ("rock", "metal", "pop", "hip-hop", "country", "blues")]
     tops = [GENRES[int(track_genres(model, c).argmax())] for c in near]
     return {"clips": len(near), "punk_on_top": tops.count("punk"), "rock_or_metal_clips": sum(c.row["genre"] in ("rock", "metal") for c in near)}
@@ -543,7 +581,7 @@ def music_report(clips: list[Clip]) -> dict:
     }
 
 
-def devset_report(root: Path, cache: Path, proj: Projection, genre_head: Classifier, log) -> dict:
+def devset_report(root: Path, cache: Path, proj: Projection, genre_head: Classifier, vote, log) -> dict:
     """P@k of the embeddings on the devset's GTZAN rows (never trained on)."""
     from inference.genres import normalise_label
 
@@ -553,12 +591,11 @@ def devset_report(root: Path, cache: Path, proj: Projection, genre_head: Classif
     out = {"music_or_not": music_report(clips)}
     out["musicnn"] = precision_at_k(np.stack([musicnn_embedding(c) for c in gtzan]), labels)
     out["learned"] = precision_at_k(np.stack([project(proj, c) for c in gtzan]), labels)
-    cols = block_columns(genre_head.blocks)
-    pred = [genre_head.classes[int(genre_head.probs(c.x[:, cols]).mean(0).argmax())] for c in gtzan]
-    out["genre_head_top1_gtzan"] = round(float(np.mean([p == t for p, t in zip(pred, labels, strict=True)])), 4)
-    from inference.genres import GENRES, GenreModel
+    from inference.genres import GENRES
 
-    model = GenreModel(genre_head, json.loads((Path(__file__).resolve().parent / "audioset_labels.json").read_text()))
+    model = genre_model(genre_head, vote)
+    pred = [GENRES[int(track_genres(model, c).argmax())] for c in gtzan]
+    out["genre_top1_gtzan"] = round(float(np.mean([p == t for p, t in zip(pred, labels, strict=True)])), 4)
     for c in clips:
         if c.row.get("label") == "punk":
             shares = track_genres(model, c)

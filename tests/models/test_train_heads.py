@@ -13,6 +13,7 @@ import soundfile as sf
 from inference.analysis import (
     EMBEDDING_HEAD_FILE,
     GENRE_HEAD_FILE,
+    GENRE_NEIGHBOURS_FILE,
     MOOD_HEAD_FILE,
     Analyzer,
     model_version,
@@ -68,12 +69,16 @@ def test_train_heads_end_to_end(tmp_path) -> None:
     assert report["clips"] == 20
     assert set(report["genre"]["classes"]) == {"jazz", "classical", "country", "folk"}
     assert 0 <= report["genre"]["candidates"]["final"]["accuracy"] <= 1
+    blend = report["genre"]["candidates"][report["genre"]["chosen"]]  # the head blended with the neighbour vote
+    assert report["genre"]["patch_head"] == "final" and 0 <= blend["nested_accuracy"] <= 1
+    assert len(report["genre"]["neighbour_grid"]) == 15
     assert report["genre"]["temperature"] > 0
     assert set(report["embedding"]["group_folds_single_label"]) == {"musicnn", "concat", "learned"}
-    for name in (GENRE_HEAD_FILE, MOOD_HEAD_FILE, EMBEDDING_HEAD_FILE):
+    for name in (GENRE_HEAD_FILE, GENRE_NEIGHBOURS_FILE, MOOD_HEAD_FILE, EMBEDDING_HEAD_FILE):
         assert (out / name).stat().st_size < 2_000_000
 
     analyzer = Analyzer.load(out, threads=1)
+    assert len(analyzer.heads.genre.neighbours.refs) == 15  # the single-label clips
     assert model_version(out) != model_version(MODELS_DIR)  # new heads, new version
     result = analyzer.analyze_samples(np.ascontiguousarray(load_fixture("sugar_plum_fairy.ogg")[: 16000 * 12]))
     assert result.is_music and result.top_genre in {"jazz", "classical", "country", "folk"}
