@@ -179,8 +179,12 @@ class Analyzer:
         used = rows if len(rows) else np.flatnonzero(feats.ran)  # silence: still a defined embedding
         heads = self.heads
         genre_rows = rows if is_music else rows[:0]
-        patch_shares = heads.genre.shares(feature_matrix(feats, heads.genre.head.blocks, genre_rows), feats.audioset[genre_rows])
-        track_shares = heads.genre.track_shares(patch_shares, feats, genre_rows)
+        genre = heads.genre
+        x_genre = feature_matrix(feats, genre.head.blocks, genre_rows)
+        patch_shares = genre.shares(x_genre, feats.audioset[genre_rows])
+        # The shipped vote reads the head's own blocks: reuse the matrix rather than build it twice.
+        x_vote = x_genre if genre.vote_blocks == genre.head.blocks else feature_matrix(feats, genre.vote_blocks, genre_rows)
+        track_shares = genre.track_shares(patch_shares, x_vote)
         mood = self._mood(feature_matrix(feats, heads.mood.blocks, genre_rows)) if is_music else np.zeros(len(MOODS))
         embedding = heads.embedding.embed(feature_matrix(feats, heads.embedding.blocks, used))
         tags = group_tags(feats.msd[used].mean(0), feats.mtt[used].mean(0), self.models.msd_labels, self.models.mtt_labels)

@@ -23,10 +23,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from inference.heads import feature_matrix
-
 if TYPE_CHECKING:
-    from inference.features import PatchFeatures
     from inference.heads import Classifier, NeighbourVote
 
 GENRES: tuple[str, ...] = (
@@ -81,16 +78,19 @@ class GenreModel:
             split_punk(out, audioset, self._punk, self._sources)
         return out
 
-    def track_shares(self, patch_shares: np.ndarray, feats: PatchFeatures, rows: np.ndarray) -> np.ndarray:
-        """The track's [G] shares: the mean of its [N, G] patch shares (those of ``rows``), blended
-        with the neighbour vote on the same patches' features."""
+    @property
+    def vote_blocks(self) -> tuple[str, ...]:
+        """The feature blocks the neighbour vote reads (the head's when there is no vote)."""
+        return self.neighbours.space.blocks if self.neighbours is not None else self.head.blocks
+
+    def track_shares(self, patch_shares: np.ndarray, vote_features: np.ndarray) -> np.ndarray:
+        """The track's [G] shares: the mean of its [N, G] patch shares, blended with the neighbour
+        vote on the same patches' [N, D] features in :attr:`vote_blocks`."""
         mean = patch_shares.mean(0) if len(patch_shares) else np.zeros(len(GENRES), np.float32)
-        if self.neighbours is None or not len(rows):
+        if self.neighbours is None or not len(vote_features):
             return mean
         vote = np.zeros(len(GENRES), np.float32)
-        vote[[GENRES.index(c) for c in self.neighbours.classes]] = self.neighbours.probs(
-            feature_matrix(feats, self.neighbours.space.blocks, rows)
-        )
+        vote[[GENRES.index(c) for c in self.neighbours.classes]] = self.neighbours.probs(vote_features)
         return (1.0 - self.neighbours.weight) * mean + self.neighbours.weight * vote
 
 

@@ -57,6 +57,7 @@ class Clip:
     x: np.ndarray  # [n_voting, D] features of the voting patches (LOADED_BLOCKS)
     level_db: np.ndarray
     music: object  # inference.musicness.Musicness of the clip, as the runtime judges it
+    audioset: np.ndarray  # [n_voting, 527] AudioSet probabilities of the voting patches (the punk split's input)
 
     @property
     def group(self) -> str:
@@ -101,7 +102,8 @@ def load_clips(root: Path, labels: Path, cache: Path, log=print) -> list[Clip]:
         music = detector.assess(feats.audioset[vote])
         if not vote.any():
             vote[:] = True  # an all-quiet clip still trains (the runtime calls it silence)
-        clips.append(Clip(row, feature_matrix(feats, LOADED_BLOCKS, np.flatnonzero(vote)), feats.level_db, music))
+        rows_voting = np.flatnonzero(vote)
+        clips.append(Clip(row, feature_matrix(feats, LOADED_BLOCKS, rows_voting), feats.level_db, music, feats.audioset[rows_voting]))
     return clips
 
 
@@ -540,17 +542,9 @@ def _calibration(oof, clips, cols, classes, temperature) -> dict:
 
 
 def track_genres(model, clip: Clip) -> np.ndarray:
-    """A clip's genre shares as the runtime computes them (head + the punk split + the neighbour vote)."""
-    from inference.genres import GENRES
-
-    cols = block_columns(ALL_BLOCKS[2:3])  # the AudioSet logits
-    probs = 1 / (1 + np.exp(-clip.x[:, cols]))
-    mean = model.shares(clip.x[:, block_columns(model.head.blocks)], probs).mean(0)
-    if model.neighbours is None:
-        return mean
-    vote = np.zeros(len(GENRES))
-    vote[[GENRES.index(c) for c in model.neighbours.classes]] = model.neighbours.probs(clip.x[:, block_columns(model.neighbours.space.blocks)])
-    return (1 - model.neighbours.weight) * mean + model.neighbours.weight * vote
+    """A clip's genre shares through the runtime's own GenreModel (head, punk split, neighbour vote)."""
+    patch_shares = model.shares(clip.x[:, block_columns(model.head.blocks)], clip.audioset)
+    return model.track_shares(patch_shares, clip.x[:, block_columns(model.vote_blocks)])
 
 
 def genre_model(head: Classifier, vote=None):

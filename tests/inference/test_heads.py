@@ -80,13 +80,13 @@ def test_a_tracks_shares_are_the_patch_mean_blended_with_the_vote() -> None:
     rows = np.array([0, 2, 3])  # patch 1 does not vote (silence)
     patch_shares = model.shares(feature_matrix(feats, model.head.blocks, rows), feats.audioset[rows])
 
-    shares = model.track_shares(patch_shares, feats, rows)
+    shares = model.track_shares(patch_shares, feature_matrix(feats, model.vote_blocks, rows))
 
     expected = 0.75 * patch_shares.mean(0)
     expected[[GENRES.index(c) for c in CLASSES]] += 0.25 * vote.probs(feats.musicnn[rows])
     np.testing.assert_allclose(shares, expected, atol=1e-6)
     assert abs(shares.sum() - 1) < 1e-5 and shares[GENRES.index("rock")] >= 0.25 * 0.99
-    np.testing.assert_allclose(GenreModel(model.head, labels_json).track_shares(patch_shares, feats, rows), patch_shares.mean(0))
+    np.testing.assert_allclose(GenreModel(model.head, labels_json).track_shares(patch_shares, feature_matrix(feats, BLOCKS, rows)), patch_shares.mean(0))
 
 
 def test_the_committed_analyzer_blends_with_its_neighbour_vote() -> None:
