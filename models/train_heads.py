@@ -38,8 +38,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from inference.evaluate import precision_at_k  # noqa: E402
 from inference.features import PatchFeatures  # noqa: E402
 from inference.heads import Classifier, Projection, feature_matrix, softmax  # noqa: E402
+from inference.mood import QUADRANTS  # noqa: E402
 from inference.musicness import MusicDetector, voting_patches  # noqa: E402
 from models import neighbours  # noqa: E402
 from models.extract_features import cache_name, extract_one  # noqa: E402
@@ -47,7 +49,6 @@ from models.extract_features import cache_name, extract_one  # noqa: E402
 ALL_BLOCKS = ("musicnn", "audioset_emb", "audioset_logit", "tags_logit")
 POOLED = ("mean_pool", "max_pool")  # musicnn's back-end pooled features
 LOADED_BLOCKS = ALL_BLOCKS + POOLED  # the columns of Clip.x, in this order
-QUADRANTS = ("Q1", "Q2", "Q3", "Q4")
 SEED = 0
 
 
@@ -167,7 +168,6 @@ def fit_classifier(x: np.ndarray, y: np.ndarray, w: np.ndarray | None, kind: str
             hidden_layer_sizes=(int(kind[3:]),), alpha=param, batch_size=256, learning_rate_init=1e-3,
             max_iter=60, early_stopping=True, validation_fraction=0.1, n_iter_no_change=6, random_state=SEED,
         ).fit(z, y)  # fmt: skip
-        weights = np.zeros((len(classes), mlp.coefs_[1].shape[1] if len(mlp.classes_) > 2 else 2), np.float32)
         out_w, out_b = mlp.coefs_[1].T, mlp.intercepts_[1]
         if len(mlp.classes_) == 2:  # one logistic output: logits (-z/2, z/2)
             out_w, out_b = np.vstack([-out_w, out_w]) / 2, np.array([-out_b[0], out_b[0]]) / 2
@@ -271,19 +271,6 @@ def accuracy_table(y_true: list[str], y_pred: list[str], classes: tuple[str, ...
 
 
 # ----------------------------------------------------------------------------- retrieval
-
-
-def precision_at_k(emb: np.ndarray, labels: list[str], ks=(1, 5, 10)) -> dict[str, float]:
-    """Mean share of each query's k nearest neighbours (cosine, itself excluded) sharing its
-    label, over queries whose label at least one other clip carries."""
-    labels_a = np.asarray(labels)
-    counts = Counter(labels)
-    queries = np.array([counts[lab] > 1 for lab in labels])
-    sims = emb @ emb.T
-    np.fill_diagonal(sims, -np.inf)
-    order = np.argsort(-sims, axis=1)
-    same = labels_a[order] == labels_a[:, None]
-    return {f"p@{k}": round(float(same[queries, :k].mean()), 4) for k in ks}
 
 
 def unit(v: np.ndarray) -> np.ndarray:
@@ -507,7 +494,7 @@ def main(argv: list[str] | None = None) -> int:
                 proj = fit_projection(clips, train, [clips[i].row["genre"] for i in train], kind)
                 emb = np.stack([project(proj, clips[i]) for i in test_clips])
             scores.append(precision_at_k(emb, [clips[i].row["genre"] for i in test_clips]))
-        emb_report[kind] = {k: round(float(np.mean([s[k] for s in scores])), 4) for k in scores[0]}
+        emb_report[kind] = {k: round(float(np.mean([s[k] for s in scores])), 4) for k in ("p@1", "p@5", "p@10")}
         log(f"embedding {kind}: {emb_report[kind]}")
     final_proj = fit_projection(clips, single, single_labels, "learned")
     final_proj.save(args.out / "embedding_head.npz")
