@@ -49,6 +49,10 @@ from models.extract_features import cache_name, extract_one  # noqa: E402
 ALL_BLOCKS = ("musicnn", "audioset_emb", "audioset_logit", "tags_logit")
 POOLED = ("mean_pool", "max_pool")  # musicnn's back-end pooled features
 LOADED_BLOCKS = ALL_BLOCKS + POOLED  # the columns of Clip.x, in this order
+# The chosen candidates (named once: --quick trains exactly these, and the full run lists them among the rest).
+# Genre: (blocks, classifier, its parameter, per patch, weak labels, 2-3 s excerpts); mood: (blocks, classifier, parameter, per patch).
+GENRE_FINAL = (LOADED_BLOCKS, "lda-clip-weighted", 0.05, True, False, True)
+MOOD_FINAL = (ALL_BLOCKS, "lda", 0.5, False)
 SEED = 0
 
 
@@ -367,7 +371,7 @@ def main(argv: list[str] | None = None) -> int:
     folds = group_folds(single_labels, [clips[i].group for i in single], args.folds)
     everyone = np.arange(len(clips))
     # (name, blocks, classifier, its parameter, per patch, weak labels, 2-3 s excerpts)
-    candidates = [("final", LOADED_BLOCKS, "lda", 0.5, True, True, True)]
+    candidates = [("final", *GENRE_FINAL)]
     if not args.quick:
         candidates = [
             ("baseline: LR on clip-mean embeddings", ("musicnn", "audioset_emb"), "lr", 1.0, False, False, True),
@@ -378,7 +382,7 @@ def main(argv: list[str] | None = None) -> int:
             ("LDA per patch, all outputs, shrinkage 0.2, + weak labels", ALL_BLOCKS, "lda", 0.2, True, True, True),
             ("LDA per patch, all outputs, shrinkage 0.2, no 2-3 s excerpts", ALL_BLOCKS, "lda", 0.2, True, False, False),
             ("LDA clip-mean, all outputs", ALL_BLOCKS, "lda", 0.5, False, False, True),
-            ("LDA per patch, all outputs + musicnn pooled, each clip weighs 1, shrinkage 0.05", LOADED_BLOCKS, "lda-clip-weighted", 0.05, True, False, True),
+            ("LDA per patch, all outputs + musicnn pooled, each clip weighs 1, shrinkage 0.05", *GENRE_FINAL),
         ]
     results = {}
     for name, blocks, kind, c, per_patch, weak, excerpts in candidates:
@@ -444,11 +448,11 @@ def main(argv: list[str] | None = None) -> int:
         mood_labels = [clips[i].row["quadrant"] for i in mood_idx]
         mfolds = group_folds(mood_labels, [clips[i].group for i in mood_idx], args.folds)
         mlabels = [[(c.row["quadrant"], 1.0)] if c.row.get("quadrant") in QUADRANTS else [] for c in clips]
-        mcands = [("final", ALL_BLOCKS, "lda", 0.5, True)]  # mood: the four blocks it was chosen with
+        mcands = [("final", *MOOD_FINAL)]
         if not args.quick:
             mcands = [
                 ("baseline: LR on clip-mean embeddings", ("musicnn", "audioset_emb"), "lr", 1.0, False),
-                ("LDA clip-mean, all outputs", ALL_BLOCKS, "lda", 0.5, False),
+                ("LDA clip-mean, all outputs", *MOOD_FINAL),
                 ("LDA clip-mean, all outputs, shrinkage 0.8", ALL_BLOCKS, "lda", 0.8, False),
                 ("LDA per patch, all outputs", ALL_BLOCKS, "lda", 0.5, True),
                 ("LDA per patch, all outputs, shrinkage 0.8", ALL_BLOCKS, "lda", 0.8, True),
