@@ -3,8 +3,8 @@
 A track is decoded once at 32 kHz (the AudioSet model's rate) and resampled to 16 kHz for
 musicnn. Each analyzed window is cut into non-overlapping 187-frame musicnn patches (2.992 s);
 the AudioSet model sees the same stretch as 299 frames of its own front end. Patches that the
-silence gate marks (``inference.musicness.silent_patches``) are not run through the models: they
-do not vote, and skipping them makes leading silence cheap.
+silence gate marks (``gate``: the analysis passes one built on ``inference.musicness.voting_patches``)
+are not run through the models: they do not vote, and skipping them makes leading silence cheap.
 
 ``models/extract_features.py`` calls :func:`patch_features` on every training clip, so the heads
 are trained on exactly what the runtime computes.
@@ -108,7 +108,6 @@ def patch_features(
     samples_32k: np.ndarray,
     samples_16k: np.ndarray,
     windows: list[tuple[int, int]],
-    skip: np.ndarray | None = None,
     gate: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> tuple[PatchFeatures, WindowAudio, dict[str, float]]:
     """Run both models on the patches of ``windows`` ((start, end) in 16 kHz samples).

@@ -22,7 +22,6 @@ WIN_LENGTH = 800
 HOP = 320
 N_MELS = 128
 PREEMPHASIS = 0.97
-FRAMES_PER_S = SAMPLE_RATE / HOP  # 100
 MEL_BASIS_FILE = "efficientat_mel_basis.npy"
 _BLOCK_FRAMES = 1024
 
@@ -45,11 +44,6 @@ def mel_basis(models_dir: Path) -> np.ndarray:
     if basis.shape != (N_MELS, N_FFT // 2 + 1):
         raise ValueError(f"{MEL_BASIS_FILE}: expected shape (128, 513), got {basis.shape}")
     return np.ascontiguousarray(basis.T)  # [513, 128] for power @ basis
-
-
-def n_frames(n_samples: int) -> int:
-    """Frames the front end gives for ``n_samples`` (pre-emphasis drops one sample)."""
-    return 1 + max(0, n_samples - 1) // HOP
 
 
 def log_mel(samples: np.ndarray, models_dir: Path) -> np.ndarray:
