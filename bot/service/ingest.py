@@ -204,11 +204,11 @@ class Ingest(ServiceCore):
         who asks meanwhile; every one of them hears the download's progress."""
         key = ("link", url, playlist)
         listeners = self._link_progress.setdefault(key, [])
-        relay = _relay(progress, asyncio.get_running_loop()) if progress is not None else None
+        relay = _relay(progress) if progress is not None else None
         if relay is not None:
             listeners.append(relay)
 
-        def fan_out(event: dict) -> None:  # runs in the download thread
+        def fan_out(event: dict) -> None:  # the fetcher calls it on the event loop
             for listener in list(listeners):
                 listener(event)
 
@@ -257,8 +257,8 @@ def _work_key(source: AudioSource) -> tuple:
     return (source.kind, source.location)  # ("attachment", url); a file is never shared
 
 
-def _relay(progress: ProgressCallback, loop: asyncio.AbstractEventLoop) -> Callable[[dict], None]:
-    """Fetch events (in the download thread) as :class:`ProgressEvent` s on the event loop;
+def _relay(progress: ProgressCallback) -> Callable[[dict], None]:
+    """Fetch events (which the fetcher delivers on the event loop) as :class:`ProgressEvent` s;
     a finished download reads as "analyzing" its ``items``."""
     items: int | None = None
 
@@ -274,7 +274,6 @@ def _relay(progress: ProgressCallback, loop: asyncio.AbstractEventLoop) -> Calla
             update = ProgressEvent(stage, event.get("fraction"), int(item) if item else None, items)
         else:
             return
-        with contextlib.suppress(RuntimeError):  # the loop closed (shutting down): nobody to tell
-            loop.call_soon_threadsafe(progress, update)
+        progress(update)
 
     return on_fetch
