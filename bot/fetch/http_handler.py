@@ -199,11 +199,9 @@ class GuardedRH(RequestHandler):
     ) -> http.client.HTTPResponse:
         """Send one request on a new guarded connection; the response's headers are read."""
         path = urllib.parse.urlunsplit(("", "", parts.path or "/", parts.query, ""))
-        try:
-            port = parts.port or (443 if parts.scheme == "https" else 80)
-            conn = _Connection(self.guard, parts.hostname or "", port, timeout, self._source(), tls)
-        except ValueError as exc:  # a port out of range, in a redirect's Location
-            raise TransportError(cause=exc) from exc
+        # guard.admit has refused a URL whose port is not a valid one, so this cannot raise.
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        conn = _Connection(self.guard, parts.hostname or "", port, timeout, self._source(), tls)
         try:
             conn.request(method, path, body=data, headers=headers)
             raw = conn.getresponse()
