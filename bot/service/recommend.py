@@ -76,10 +76,6 @@ class Recommendations(ServiceCore):
         tracks = await self._tracks(guild_id, [tid for tid, _ in hits])
         return track, [(tracks[tid], score) for tid, score in hits if tid in tracks]
 
-    async def similar_tracks(self, guild_id: int, track_id: int, k: int = 5) -> list[tuple[TrackRecord, float]]:
-        """The k catalog tracks that sound most like this one (see :meth:`more_like`)."""
-        return (await self.more_like(guild_id, track_id, k))[1]
-
     async def _popular(self, guild_id: int, n: int) -> list[int]:
         return [t.id for t, _ in await self.db.popular_tracks(guild_id, n=max(n, 10))]
 
