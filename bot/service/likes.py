@@ -10,13 +10,11 @@ from __future__ import annotations
 
 import asyncio
 
-from bot.service.errors import UnknownTrack
+from bot.service.errors import TRACK_GONE, UnknownTrack
 from bot.service.ingest import Ingest
 from bot.service.results import AudioSource, LikesPage, TrackRecord, page_count
 from inference.analysis import content_hash
 from storage.records import TrackNotFoundError
-
-_GONE = "That track is not in this server's catalog any more."
 
 
 class Likes(Ingest):
@@ -26,7 +24,7 @@ class Likes(Ingest):
         try:
             return await self.db.like(guild_id, user_id, track_id)
         except TrackNotFoundError:
-            raise UnknownTrack(_GONE) from None
+            raise UnknownTrack(TRACK_GONE) from None
 
     async def unlike(self, guild_id: int, user_id: int, track_id: int) -> bool:
         """Remove a like; True if there was one."""

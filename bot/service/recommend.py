@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import replace
 
 from bot.service.core import ServiceCore
-from bot.service.errors import HISTORY_NOT_SAVED, UnknownTrack
+from bot.service.errors import HISTORY_NOT_SAVED, TRACK_GONE, UnknownTrack
 from bot.service.results import PartyResult, Playlist, TrackRecord
 from inference.recommend import (
     Catalog,
@@ -69,7 +69,7 @@ class Recommendations(ServiceCore):
         excluded, nearest first. Raises UnknownTrack if the track is gone."""
         track = await self.db.get_track(guild_id, track_id)
         if track is None:
-            raise UnknownTrack("That track is not in this server's catalog any more.")
+            raise UnknownTrack(TRACK_GONE)
         if track.model_version != self.model_version:
             return track, []  # not re-analyzed with this model yet: its embedding compares with nothing
         hits = await self.index.search(guild_id, track.embedding, k, exclude_ids=[track_id])
