@@ -183,6 +183,14 @@ class ExternalChange:
 StorageEvent = TrackAdded | TrackRemoved | AnalysisReplaced | ExternalChange
 
 
+def event_guilds(event: TrackAdded | TrackRemoved | AnalysisReplaced) -> frozenset[int]:
+    """The guilds whose catalog ``event`` changes. An ``ExternalChange`` may have changed any:
+    callers handle it before asking."""
+    if isinstance(event, AnalysisReplaced):
+        return frozenset(guild for guild, _track in event.tracks)
+    return frozenset({event.guild_id})
+
+
 # --------------------------------------------------------------------------------------------
 # Errors
 

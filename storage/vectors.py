@@ -38,6 +38,7 @@ from storage.records import (
     StorageEvent,
     TrackAdded,
     TrackRemoved,
+    event_guilds,
 )
 
 if TYPE_CHECKING:
@@ -542,12 +543,7 @@ class IndexCache:
             self._generation += 1
             self._indexes.clear()
             return
-        guilds = (
-            {g for g, _t in event.tracks}
-            if isinstance(event, AnalysisReplaced)
-            else {event.guild_id}
-        )
-        for gid in guilds:
+        for gid in event_guilds(event):
             if gid in self._building:
                 self._building[gid].append(event)
             index = self._indexes.get(gid)

@@ -58,7 +58,9 @@ def check_file(path: Path, session: FetchSession) -> tuple[str, float | None]:
         # Without ffprobe the length stays unknown: the analyzer's decoded-length cap is the
         # backstop (and the analysis itself will say what is missing).
         log.warning("ffprobe not found: cannot check %s", path.name)
-        return sniff_format(path.read_bytes()[:4096]) or "bin", None
+        with path.open("rb") as f:
+            head = f.read(4096)  # the sniffer needs only the start, not the whole download
+        return sniff_format(head) or "bin", None
     except (UnsupportedFormat, CorruptAudio) as exc:
         log.info("not audio: %s: %s", path.name, exc)
         raise NotAudioLink(str(exc)) from None

@@ -14,7 +14,8 @@ whose ``_send(request)`` turns a ``Request`` into a ``Response``. ``GuardedRH`` 
   decoding, and both counts are capped. ``gzip`` and ``deflate`` content-encodings are decoded
   as the bytes stream, a bounded piece at a time, however many layers: a 980-byte gzip-in-gzip
   body that inflates to 512 MiB costs one buffer, then the cap stops it. Encodings we cannot
-  decode in bounded steps (``br``, ``zstd``, ...) are refused, and never asked for.
+  decode in bounded steps (``br``, ``zstd``, ...) are never asked for, and the guard refuses a
+  response that has them (``Guard.body_limit``) before its body is read.
 * **When it stops.** The guard's deadline is checked before each request and each read.
 
 The handler never raises anything but yt-dlp's own ``RequestError`` family for transport
@@ -85,7 +86,9 @@ class Guard(Protocol):
 
     def body_limit(self, url: str, status: int, headers: Any) -> int:
         """Before reading a response: the most bytes its body may have (wire and decoded);
-        may raise GuardRefusal (for instance when the declared size is already too large)."""
+        may raise GuardRefusal (for instance when the declared size is already too large), and
+        must for content-encodings outside ``DECODED_ENCODINGS`` or more than
+        ``MAX_ENCODING_LAYERS`` of them: the handler decodes only those."""
 
     def body_too_large(self, url: str, limit: int) -> NoReturn:
         """A body went past ``limit`` while being read: raise (never returns)."""
@@ -196,11 +199,9 @@ class GuardedRH(RequestHandler):
     ) -> http.client.HTTPResponse:
         """Send one request on a new guarded connection; the response's headers are read."""
         path = urllib.parse.urlunsplit(("", "", parts.path or "/", parts.query, ""))
-        try:
-            port = parts.port or (443 if parts.scheme == "https" else 80)
-            conn = _Connection(self.guard, parts.hostname or "", port, timeout, self._source(), tls)
-        except ValueError as exc:  # a port out of range, in a redirect's Location
-            raise TransportError(cause=exc) from exc
+        # guard.admit has refused a URL whose port is not a valid one, so this cannot raise.
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        conn = _Connection(self.guard, parts.hostname or "", port, timeout, self._source(), tls)
         try:
             conn.request(method, path, body=data, headers=headers)
             raw = conn.getresponse()
@@ -222,14 +223,15 @@ class GuardedRH(RequestHandler):
         return (self.source_address, 0) if self.source_address else None
 
     def _response(self, url: str, raw: http.client.HTTPResponse) -> GuardedResponse:
-        limit = self.guard.body_limit(url, raw.status, raw.headers)
+        try:
+            # Refuses encodings we cannot decode in bounded steps, and too many layers of them.
+            limit = self.guard.body_limit(url, raw.status, raw.headers)
+        except BaseException:
+            raw.close()
+            raise
         encodings = content_encodings(raw.headers)
         headers = {k: v for k, v in raw.headers.items()}
         if encodings:
-            unknown = [e for e in encodings if e not in DECODED_ENCODINGS]
-            if unknown or len(encodings) > MAX_ENCODING_LAYERS:
-                raw.close()
-                raise GuardRefusal(f"unsupported content-encoding {', '.join(encodings)}")
             # What the caller reads is the decoded body: its length is not the one declared.
             headers = {
                 k: v

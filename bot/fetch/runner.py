@@ -8,13 +8,13 @@ fetch's own watchdog answers at ``timeout_s``; a worker still busy ``KILL_GRACE_
 killed and replaced, and the caller gets the same "took longer than" message. Progress events
 come back through the pool, on the event loop.
 
-Workers start on the first fetch (front ends that never fetch pay nothing) and pay yt-dlp's
+Workers start on the first fetch (front ends that never fetch pay nothing; a failed start is
+tried again by the next fetch, ``inference.lazy_pool``) and pay yt-dlp's
 start-up cost (``warm_up``) before their first job, outside any job's time limit.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from pathlib import Path
 
@@ -22,6 +22,7 @@ from bot.fetch.download import fetch_audio
 from bot.fetch.limits import FetchedAudio, FetchLimits, ProgressCallback, download_timeout
 from bot.fetch.ytdlp import warm_up
 from inference.errors import FetchError, JobTimeout, WorkerCrashed
+from inference.lazy_pool import LazyPool
 from inference.pool import PoolStats, WorkerPool, report_progress
 
 __all__ = ["KILL_GRACE_S", "LinkFetcher"]
@@ -47,15 +48,16 @@ class LinkFetcher:
         kill_grace_s: float = KILL_GRACE_S,
     ) -> None:
         self.limits = limits
-        self._pool = WorkerPool(
-            workers=workers,
-            initializer=warm_up,
-            job_timeout_s=limits.timeout_s + kill_grace_s,
-            max_queue=max_queue,
-            threads_per_worker=1,
+        # Started on the first fetch; a start that failed is tried again by the next one.
+        self._pool = LazyPool(
+            lambda: WorkerPool(
+                workers=workers,
+                initializer=warm_up,
+                job_timeout_s=limits.timeout_s + kill_grace_s,
+                max_queue=max_queue,
+                threads_per_worker=1,
+            )
         )
-        self._start_lock = asyncio.Lock()
-        self._started = False
 
     async def fetch(
         self,
@@ -68,9 +70,9 @@ class LinkFetcher:
         """Download ``url`` into ``dest_dir`` (see ``fetch_audio``); ``progress`` is called on
         the event loop. Raises ``FetchError`` subclasses, or ``PoolBusy`` when too many fetches
         wait. A killed fetch may leave partial files in ``dest_dir``: the caller removes it."""
-        await self.start()
+        pool = await self._pool.start()
         try:
-            return await self._pool.submit(
+            return await pool.submit(
                 fetch_job, url, str(dest_dir), self.limits, playlist, on_progress=progress
             )
         except JobTimeout:
@@ -80,21 +82,12 @@ class LinkFetcher:
             log.warning("fetch worker crashed on %s: %s", url, exc)
             raise FetchError("The downloader stopped unexpectedly on that link.") from None
 
-    async def start(self) -> None:
-        async with self._start_lock:
-            if not self._started:
-                await self._pool.start()
-                self._started = True
-
     async def close(self) -> None:
-        async with self._start_lock:
-            if self._started:
-                await self._pool.close(cancel_pending=True)
+        await self._pool.close(cancel_pending=True)
 
     async def worker_pids(self) -> list[int]:
         """The process ids of the (started) workers, one ping each."""
-        await self.start()
-        return await self._pool.warmup()
+        return await (await self._pool.start()).warmup()
 
     def stats(self) -> PoolStats:
-        return self._pool.stats()
+        return self._pool.pool.stats()

@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 
 from inference.recommend import Catalog, TrackFeatures
 from storage.db import Database
-from storage.records import ExternalChange, TrackRecord
+from storage.records import ExternalChange, StorageEvent, TrackRecord, event_guilds
 
 
 class CatalogCache:
@@ -43,13 +43,12 @@ class CatalogCache:
                 self._catalogs[guild_id] = catalog
             return catalog
 
-    def _on_storage_event(self, event: object) -> None:
+    def _on_storage_event(self, event: StorageEvent) -> None:
         self._changes += 1
         if isinstance(event, ExternalChange):  # another process wrote: any catalog may be stale
             self._catalogs.clear()
             return
-        guilds = {g for g, _ in getattr(event, "tracks", ())} | ({event.guild_id} if hasattr(event, "guild_id") else set())
-        for guild in guilds:
+        for guild in event_guilds(event):
             self._catalogs.pop(guild, None)
 
 

@@ -12,11 +12,11 @@ request does not wait for the models to load.
 
 from __future__ import annotations
 
-import asyncio
 import os
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from inference.lazy_pool import LazyPool
 from inference.pool import WorkerPool, worker_threads
 
 if TYPE_CHECKING:
@@ -52,8 +52,7 @@ class EngineConfig:
 class AnalysisEngine:
     def __init__(self, config: EngineConfig | None = None) -> None:
         self.config = config or EngineConfig()
-        self.pool = self._new_pool()
-        self._starting: asyncio.Task[None] | None = None
+        self._lazy = LazyPool(self._new_pool)  # started on first use; a failed start is retried
 
     def _new_pool(self) -> WorkerPool:
         return WorkerPool(
@@ -64,29 +63,22 @@ class AnalysisEngine:
         )
 
     @property
+    def pool(self) -> WorkerPool:
+        """The current pool (a fresh one after a failed start)."""
+        return self._lazy.pool
+
+    @property
     def started(self) -> bool:
-        return self._starting is not None
+        return self._lazy.started
 
     async def start(self) -> AnalysisEngine:
         """Start the workers (once; later calls wait for the first). A start that failed is
         tried again by the next call."""
-        if self._starting is None:
-            self._starting = asyncio.ensure_future(self.pool.start())
-        try:
-            await asyncio.shield(self._starting)
-        except BaseException:
-            failed = self._starting
-            if failed is not None and failed.done() and (failed.cancelled() or failed.exception()):
-                self._starting, self.pool = None, self._new_pool()  # the next call tries again
-            raise
+        await self._lazy.start()
         return self
 
     async def close(self, cancel_pending: bool = False) -> None:
-        if self._starting is None:
-            return  # never started: nothing to stop
-        if not self._starting.done():
-            await asyncio.gather(self._starting, return_exceptions=True)
-        await self.pool.close(cancel_pending=cancel_pending)
+        await self._lazy.close(cancel_pending=cancel_pending)
 
     async def __aenter__(self) -> AnalysisEngine:
         return await self.start()

@@ -28,6 +28,7 @@ __all__ = [
     "PartyEnded",
     "PartyRefused",
     "PartyRunning",
+    "TRACK_GONE",
     "StorageError",
     "UnknownTrack",
     "not_music_message",
@@ -39,6 +40,9 @@ _NOT_MUSIC_WHY = {
     "silence": "it's (nearly) silent",
     "noise": "it sounds like noise",
 }
+
+#: Why an ``UnknownTrack`` is raised: the track asked for (liked, or to find more like) is gone.
+TRACK_GONE = "That track is not in this server's catalog any more."
 
 #: Added to a playlist's note when its picks could not be remembered (the disk is full).
 HISTORY_NOT_SAVED = "The server's disk is full, so I couldn't remember these picks: they may come up again. Please tell the bot's admin."

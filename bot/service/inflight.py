@@ -25,15 +25,10 @@ V = TypeVar("V")
 
 
 class InFlight(Generic[K, V]):
-    """One running task per key; ``started`` and ``joined`` count runs and shared waits."""
+    """One running task per key."""
 
     def __init__(self) -> None:
         self._tasks: dict[K, asyncio.Task[V]] = {}
-        self.started = 0
-        self.joined = 0
-
-    def __len__(self) -> int:
-        return len(self._tasks)
 
     def __contains__(self, key: object) -> bool:
         """Whether work for ``key`` is running now (a call would join it)."""
@@ -46,9 +41,6 @@ class InFlight(Generic[K, V]):
             task = asyncio.ensure_future(work())
             self._tasks[key] = task
             task.add_done_callback(lambda done: self._finished(key, done))
-            self.started += 1
-        else:
-            self.joined += 1
         return await asyncio.shield(task)
 
     def _finished(self, key: K, task: asyncio.Task[V]) -> None:

@@ -98,7 +98,7 @@ class Ingest(ServiceCore):
         return Stored(track, record_to_analysis(record, track.title), False, True)
 
     def _in_flight(self, source: AudioSource) -> bool:
-        return _work_key(source) in self._fetches
+        return _work_key(source.kind, source.location) in self._fetches
 
     async def _add(self, guild_id: int, source: AudioSource, progress: ProgressCallback | None) -> Stored:
         def report(stage: str) -> None:
@@ -181,7 +181,7 @@ class Ingest(ServiceCore):
                 downloaded()
             return await self.analyze(data, title)
 
-        analysis, reused = await self._fetches.run(("attachment", url), work)
+        analysis, reused = await self._fetches.run(_work_key("attachment", url), work)
         return await self._store(guild_id, analysis, reused, title=title, source_kind="attachment", source_url=source_url, added_by=added_by)
 
     async def add_link(
@@ -202,13 +202,13 @@ class Ingest(ServiceCore):
     async def _analyzed_link(self, url: str, playlist: bool, progress: ProgressCallback | None) -> LinkItems:
         """A link's items with their analyses (or why each failed), fetched once for everyone
         who asks meanwhile; every one of them hears the download's progress."""
-        key = ("link", url, playlist)
+        key = _work_key("link", url, playlist)
         listeners = self._link_progress.setdefault(key, [])
-        relay = _relay(progress, asyncio.get_running_loop()) if progress is not None else None
+        relay = _relay(progress) if progress is not None else None
         if relay is not None:
             listeners.append(relay)
 
-        def fan_out(event: dict) -> None:  # runs in the download thread
+        def fan_out(event: dict) -> None:  # the fetcher calls it on the event loop
             for listener in list(listeners):
                 listener(event)
 
@@ -250,15 +250,16 @@ class Ingest(ServiceCore):
         shutil.rmtree(directory, ignore_errors=True)
 
 
-def _work_key(source: AudioSource) -> tuple:
-    """The key of the shared download + analysis that ``source`` would start or join."""
-    if source.kind == "link":
-        return ("link", source.location, False)
-    return (source.kind, source.location)  # ("attachment", url); a file is never shared
+def _work_key(kind: SourceKind, location: str, playlist: bool = False) -> tuple:
+    """The key of the shared download + analysis of an attachment or a link (a link fetched
+    as a playlist is other work than the same link as one track); a file is never shared."""
+    if kind == "link":
+        return ("link", location, playlist)
+    return (kind, location)
 
 
-def _relay(progress: ProgressCallback, loop: asyncio.AbstractEventLoop) -> Callable[[dict], None]:
-    """Fetch events (in the download thread) as :class:`ProgressEvent` s on the event loop;
+def _relay(progress: ProgressCallback) -> Callable[[dict], None]:
+    """Fetch events (which the fetcher delivers on the event loop) as :class:`ProgressEvent` s;
     a finished download reads as "analyzing" its ``items``."""
     items: int | None = None
 
@@ -274,7 +275,6 @@ def _relay(progress: ProgressCallback, loop: asyncio.AbstractEventLoop) -> Calla
             update = ProgressEvent(stage, event.get("fraction"), int(item) if item else None, items)
         else:
             return
-        with contextlib.suppress(RuntimeError):  # the loop closed (shutting down): nobody to tell
-            loop.call_soon_threadsafe(progress, update)
+        progress(update)
 
     return on_fetch

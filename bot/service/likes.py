@@ -10,13 +10,11 @@ from __future__ import annotations
 
 import asyncio
 
-from bot.service.errors import UnknownTrack
+from bot.service.errors import TRACK_GONE, UnknownTrack
 from bot.service.ingest import Ingest
-from bot.service.results import AudioSource, LikesPage, TrackRecord
+from bot.service.results import AudioSource, LikesPage, TrackRecord, page_count
 from inference.analysis import content_hash
 from storage.records import TrackNotFoundError
-
-_GONE = "That track is not in this server's catalog any more."
 
 
 class Likes(Ingest):
@@ -26,7 +24,7 @@ class Likes(Ingest):
         try:
             return await self.db.like(guild_id, user_id, track_id)
         except TrackNotFoundError:
-            raise UnknownTrack(_GONE) from None
+            raise UnknownTrack(TRACK_GONE) from None
 
     async def unlike(self, guild_id: int, user_id: int, track_id: int) -> bool:
         """Remove a like; True if there was one."""
@@ -57,8 +55,7 @@ class Likes(Ingest):
     async def likes_page(self, guild_id: int, user_id: int, page: int, page_size: int) -> LikesPage:
         """Page ``page`` (from 0; clamped to the last page) of a user's likes, most recent first."""
         total = await self.db.count_likes(guild_id, user_id)
-        pages = max(1, -(-total // page_size))
-        page = max(0, min(page, pages - 1))
+        page = max(0, min(page, page_count(total, page_size) - 1))
         tracks = await self.db.list_likes(guild_id, user_id, offset=page * page_size, limit=page_size)
         return LikesPage(tracks, page, page_size, total)
 

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import replace
 
 from bot.service.core import ServiceCore
-from bot.service.errors import HISTORY_NOT_SAVED, UnknownTrack
+from bot.service.errors import HISTORY_NOT_SAVED, TRACK_GONE, UnknownTrack
 from bot.service.results import PartyResult, Playlist, TrackRecord
 from inference.recommend import (
     Catalog,
@@ -69,16 +69,12 @@ class Recommendations(ServiceCore):
         excluded, nearest first. Raises UnknownTrack if the track is gone."""
         track = await self.db.get_track(guild_id, track_id)
         if track is None:
-            raise UnknownTrack("That track is not in this server's catalog any more.")
+            raise UnknownTrack(TRACK_GONE)
         if track.model_version != self.model_version:
             return track, []  # not re-analyzed with this model yet: its embedding compares with nothing
         hits = await self.index.search(guild_id, track.embedding, k, exclude_ids=[track_id])
         tracks = await self._tracks(guild_id, [tid for tid, _ in hits])
         return track, [(tracks[tid], score) for tid, score in hits if tid in tracks]
-
-    async def similar_tracks(self, guild_id: int, track_id: int, k: int = 5) -> list[tuple[TrackRecord, float]]:
-        """The k catalog tracks that sound most like this one (see :meth:`more_like`)."""
-        return (await self.more_like(guild_id, track_id, k))[1]
 
     async def _popular(self, guild_id: int, n: int) -> list[int]:
         return [t.id for t, _ in await self.db.popular_tracks(guild_id, n=max(n, 10))]

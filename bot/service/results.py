@@ -6,7 +6,6 @@ front ends read them from the service, never from ``storage``.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -105,6 +104,11 @@ class PartyState:
     members: list[int]
 
 
+def page_count(total: int, page_size: int) -> int:
+    """How many pages of ``page_size`` hold ``total`` entries (at least one, shown empty)."""
+    return max(1, -(-total // page_size))
+
+
 @dataclass(frozen=True)
 class LikesPage:
     """One page of a user's likes: ``tracks`` are entries ``start + 1`` onwards of ``total``."""
@@ -116,7 +120,7 @@ class LikesPage:
 
     @property
     def pages(self) -> int:
-        return max(1, math.ceil(self.total / self.page_size))
+        return page_count(self.total, self.page_size)
 
     @property
     def start(self) -> int:

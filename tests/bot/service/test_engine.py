@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from bot.service.engine import AnalysisEngine, EngineConfig
-from inference.errors import JobTimeout, UnsupportedFormat, WorkerCrashed
+from inference.errors import JobError, JobTimeout, UnsupportedFormat, WorkerCrashed
 from tests.audio_helpers import fixture_path
 from tests.inference import pool_jobs
 
@@ -85,3 +85,21 @@ async def test_the_workers_start_on_the_first_analysis(tmp_path) -> None:
         assert stored.created and service.engine.started and service.engine.pool.stats().alive == 1
     finally:
         await service.aclose()
+
+
+async def test_a_failed_start_is_tried_again_by_the_next_call(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A worker whose initializer failed (models missing, say) does not leave the engine broken:
+    the next call starts a fresh pool (inference.lazy_pool, which the link fetcher shares)."""
+    from tests.bot.fetch.test_runner import FAIL_ONCE_ENV, fail_once
+
+    monkeypatch.setenv(FAIL_ONCE_ENV, str(tmp_path / "failed-once"))
+    monkeypatch.setattr("bot.service.engine._init_worker", fail_once)
+    engine = AnalysisEngine(EngineConfig(workers=1, job_timeout_s=20))
+    try:
+        with pytest.raises(JobError, match="warm-up failed"):
+            await engine.start()
+        assert not engine.started
+        await engine.start()
+        assert engine.started and engine.pool.stats().alive == 1
+    finally:
+        await engine.close(cancel_pending=True)

@@ -62,7 +62,7 @@ async def test_reindex_moves_the_catalog_and_the_service_keeps_answering(earworm
 
     async def keep_asking(stop: asyncio.Event) -> None:
         while not stop.is_set():
-            await earworm_service.similar_tracks(GUILD, ids["sugar_plum_fairy"], k=3)
+            await earworm_service.more_like(GUILD, ids["sugar_plum_fairy"], k=3)
             await earworm_service.recommend(GUILD, 7, n=2)
             answered.append(1)
             await asyncio.sleep(0.01)
@@ -87,7 +87,7 @@ async def test_reindex_moves_the_catalog_and_the_service_keeps_answering(earworm
     link = await db.get_analysis(fixture_analysis("vibe_ace.ogg").content_hash)
     assert link.model_version == earworm_service.model_version  # re-fetched over HTTP
     assert any("vibe_ace.ogg" in r.path for r in http_server.requests)
-    similar = await earworm_service.similar_tracks(GUILD, ids["sugar_plum_fairy"], k=10)
+    similar = (await earworm_service.more_like(GUILD, ids["sugar_plum_fairy"], k=10))[1]
     assert {t.title for t, _ in similar} == {"hungarian_dance_5", "lets_go_fishin", "vibe_ace"}
     assert similar[0][0].title == "hungarian_dance_5"
     assert all(t.embedding.shape == similar[0][0].embedding.shape for t, _ in similar)
@@ -130,4 +130,4 @@ async def test_a_track_not_yet_reindexed_has_no_neighbours_rather_than_an_error(
     for name in ("hungarian_dance_5", "sugar_plum_fairy"):  # already re-analyzed
         await db.put_analysis(analysis_to_record(fixture_analysis(f"{name}.ogg")))
         await db.add_track(GUILD, fixture_analysis(f"{name}.ogg").content_hash, name, "file", None, 7)
-    assert await earworm_service.similar_tracks(GUILD, old.id, k=3) == []
+    assert (await earworm_service.more_like(GUILD, old.id, k=3))[1] == []

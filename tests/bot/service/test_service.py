@@ -45,7 +45,7 @@ async def test_non_music_is_not_added(earworm_service: EarwormService) -> None:
 
 
 async def test_a_classical_query_ranks_the_classical_clips_first(earworm_service: EarwormService, catalog: dict[str, int]) -> None:
-    similar = await earworm_service.similar_tracks(GUILD, catalog["sugar_plum_fairy"], k=4)
+    similar = (await earworm_service.more_like(GUILD, catalog["sugar_plum_fairy"], k=4))[1]
     assert similar[0][0].title == "hungarian_dance_5"
     assert [s for _, s in similar] == sorted((s for _, s in similar), reverse=True)
 
@@ -84,7 +84,7 @@ async def test_catalog_cache_follows_adds_and_removes(earworm_service: EarwormSe
     assert len(await earworm_service.catalog(GUILD)) == len(MUSIC)
     await earworm_service.db.remove_track(GUILD, catalog["solo_trumpet"])
     assert catalog["solo_trumpet"] not in await earworm_service.catalog(GUILD)
-    hits = await earworm_service.similar_tracks(GUILD, catalog["vibe_ace"], k=10)
+    hits = (await earworm_service.more_like(GUILD, catalog["vibe_ace"], k=10))[1]
     assert catalog["solo_trumpet"] not in {t.id for t, _ in hits}
     with pytest.raises(UnknownTrack):
         await earworm_service.like(GUILD, 5, catalog["solo_trumpet"])
