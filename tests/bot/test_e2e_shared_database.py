@@ -8,27 +8,20 @@ import asyncio
 import re
 import shutil
 import sys
-from pathlib import Path
 
 import numpy as np
 
 from storage import AnalysisRecord, Database, IndexCache
+from tests.bot.subprocesses import REPO, bot_command, run
 from tests.bot.test_e2e_recommend import picks_of
 from tests.fake_discord import FakeDiscord
 from tests.fake_discord.seed import seed_catalog
 
-REPO = Path(__file__).resolve().parents[2]
 FIXTURES = REPO / "tests" / "fixtures"
 
 
 async def earworm(*args: str) -> tuple[int, str, str]:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", *args, cwd=REPO,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    out, err = await asyncio.wait_for(proc.communicate(), 240)
-    assert proc.returncode is not None
-    return proc.returncode, out.decode(), err.decode()
+    return await run(bot_command(*args), timeout=240)
 
 
 async def test_recommend_sees_tracks_that_earworm_index_adds_meanwhile(
