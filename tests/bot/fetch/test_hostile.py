@@ -9,7 +9,6 @@ processes. Memory is checked as a behavioural bound (generous), never time.
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import shutil
 import subprocess
 import time
@@ -21,8 +20,7 @@ from typing import Any
 
 import pytest
 
-from bot.fetch import FetchLimits, download, fetch_audio, warm_up
-from bot.fetch.addresses import AddressPolicy
+from bot.fetch import FetchLimits, fetch_audio, warm_up
 from inference.errors import (
     BlockedAddress,
     DownloadTimeout,
@@ -31,7 +29,7 @@ from inference.errors import (
     NotAudioLink,
     UnsupportedLink,
 )
-from tests.bot.fetch.helpers import FIXTURES, leftovers
+from tests.bot.fetch.helpers import FIXTURES, fetch_local_only, leftovers
 from tests.httpserver import LocalHTTPServer, http_server_fixture, wait_until
 
 pytestmark = pytest.mark.links  # the link tests: `make upgrade-ytdlp` runs them after an upgrade
@@ -282,17 +280,8 @@ def test_hls_segments_are_checked_like_any_connection(
     url = server.static(
         "/hls/blocked.m3u8", blocked.encode(), {"Content-Type": "application/x-mpegurl"}
     )
-    loopback = ipaddress.ip_address("127.0.0.1")  # the test server, and nothing else private
-    policy = AddressPolicy(allow_private=False, also_allowed=frozenset({loopback}))
     with pytest.raises(BlockedAddress):
-        download._fetch_audio(
-            url,
-            tmp_path / "out",
-            FetchLimits(timeout_s=20),
-            playlist=False,
-            progress=None,
-            policy=policy,
-        )
+        fetch_local_only(url, tmp_path, FetchLimits(timeout_s=20))
     assert leftovers(tmp_path) == []
 
 
