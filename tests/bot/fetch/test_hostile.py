@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-import subprocess
 import time
 import tracemalloc
 import zlib
@@ -29,6 +28,7 @@ from inference.errors import (
     NotAudioLink,
     UnsupportedLink,
 )
+from tests.audio_helpers import ffmpeg
 from tests.bot.fetch.helpers import FIXTURES, fetch_local_only, leftovers
 from tests.httpserver import LocalHTTPServer, http_server_fixture, wait_until
 
@@ -37,11 +37,6 @@ LOCAL = FetchLimits(allow_private=True, timeout_s=20)
 MiB = 2**20
 
 http_server = http_server_fixture(scope="module")
-
-
-def _ffmpeg(*args: str) -> None:
-    cmd = ["ffmpeg", "-nostdin", "-v", "error", "-y", *args]
-    subprocess.run(cmd, check=True, capture_output=True, timeout=120)
 
 
 def _gzip(chunks: Iterator[bytes]) -> bytes:
@@ -70,12 +65,12 @@ def server(http_server: LocalHTTPServer) -> LocalHTTPServer:
     clip = ["-t", "6", "-i", str(FIXTURES / "vibe_ace.ogg"), "-vn"]
     (root / "hls").mkdir()
     hls = root / "hls"
-    _ffmpeg(*clip, "-c:a", "aac", "-f", "hls", "-hls_time", "2", "-hls_list_size", "0",
-            "-hls_segment_filename", str(hls / "seg%03d.ts"), str(hls / "index.m3u8"))  # fmt: skip
+    ffmpeg(*clip, "-c:a", "aac", "-f", "hls", "-hls_time", "2", "-hls_list_size", "0",
+           "-hls_segment_filename", str(hls / "seg%03d.ts"), str(hls / "index.m3u8"))  # fmt: skip
     video = ["-f", "lavfi", "-i", "testsrc=size=64x48:rate=10:duration=4"]
-    _ffmpeg(*video, *clip, "-map", "0:v", "-map", "1:a", "-shortest", "-c:v", "mjpeg",
-            "-c:a", "pcm_s16le", str(root / "clip.avi"))  # fmt: skip
-    _ffmpeg(*video, "-c:v", "mjpeg", str(root / "silent.avi"))
+    ffmpeg(*video, *clip, "-map", "0:v", "-map", "1:a", "-shortest", "-c:v", "mjpeg",
+           "-c:a", "pcm_s16le", str(root / "clip.avi"))  # fmt: skip
+    ffmpeg(*video, "-c:v", "mjpeg", str(root / "silent.avi"))
     return http_server
 
 
