@@ -24,7 +24,6 @@ from tests.fake_discord.seed import seed_catalog
 from tests.httpserver import LocalHTTPServer, serve_directory
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
-EPHEMERAL = 64
 LOADING = 128
 
 
