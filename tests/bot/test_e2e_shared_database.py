@@ -16,6 +16,7 @@ from tests.bot.subprocesses import REPO, bot_command, run
 from tests.bot.test_e2e_recommend import picks_of
 from tests.fake_discord import FakeDiscord
 from tests.fake_discord.seed import seed_catalog
+from tests.storage.conftest import unit
 
 FIXTURES = REPO / "tests" / "fixtures"
 
@@ -64,10 +65,10 @@ async def test_the_vector_index_notices_another_process(tmp_path):
     path = tmp_path / "shared.db"
     rng = np.random.default_rng(1)
     async with Database.open(path) as db:
-        rec = await db.put_analysis(AnalysisRecord("a" * 64, "m1", _unit(rng), 30.0))
+        rec = await db.put_analysis(AnalysisRecord("a" * 64, "m1", unit(rng, 16), 30.0))
         mine, _ = await db.add_track(1, rec.content_hash, "mine", "file", "/m/a.ogg", 1)
         cache = IndexCache(db, model_version="m1")
-        assert [t for t, _ in await cache.search(1, _unit(rng), k=5)] == [mine.id]
+        assert [t for t, _ in await cache.search(1, unit(rng, 16), k=5)] == [mine.id]
 
         script = (
             "import asyncio, sys, numpy as np\n"
@@ -90,8 +91,3 @@ async def test_the_vector_index_notices_another_process(tmp_path):
         hits = await cache.search(1, np.ones(16, np.float32), k=5)
         assert [t for t, _ in hits] == [theirs, mine.id]
         cache.close()
-
-
-def _unit(rng: np.random.Generator) -> np.ndarray:
-    v = rng.normal(size=16).astype(np.float32)
-    return v / np.linalg.norm(v)
