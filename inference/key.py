@@ -236,12 +236,19 @@ def estimate_key(samples: np.ndarray) -> KeyEstimate:
     contrast = float(chroma.std() / chroma.mean()) if chroma.sum() > 0 else 0.0
     if contrast < MIN_CONTRAST:
         return KeyEstimate(None, 0.0, scores, chroma)
+    top, best, lead = top_key(scores)
+    confidence = key_confidence(best, lead)
+    key = top if confidence >= MIN_CONFIDENCE else None
+    return KeyEstimate(key, round(confidence, 3), scores, chroma)
+
+
+def top_key(scores: np.ndarray) -> tuple[Key, float, float]:
+    """The best-scoring key of ``scores`` [2, 12] (major, minor), its score, and its lead over
+    the runner-up (the two inputs of the key confidence)."""
     order = np.argsort(scores, axis=None)[::-1]
     best, second = float(scores.flat[order[0]]), float(scores.flat[order[1]])
     mode, tonic = divmod(int(order[0]), 12)
-    confidence = key_confidence(best, best - second)
-    key = Key(tonic, bool(mode)) if confidence >= MIN_CONFIDENCE else None
-    return KeyEstimate(key, round(confidence, 3), scores, chroma)
+    return Key(tonic, bool(mode)), best, best - second
 
 
 # P(key exactly right) = logistic(b0 + b1 * best correlation + b2 * lead over the runner-up),

@@ -1,7 +1,8 @@
-"""Shared test helpers for real audio: fixture paths and decoded samples."""
+"""Shared test helpers for real audio: fixture paths, decoded samples, and ffmpeg to make more."""
 
 from __future__ import annotations
 
+import subprocess
 from functools import cache, lru_cache
 from pathlib import Path
 
@@ -27,6 +28,13 @@ def load_fixture(name: str) -> np.ndarray:
 def sine(freq_hz: float, seconds: float, rate: int = 16000, amplitude: float = 0.5) -> np.ndarray:
     t = np.arange(int(seconds * rate)) / rate
     return (amplitude * np.sin(2 * np.pi * freq_hz * t)).astype(np.float32)
+
+
+def ffmpeg(*args: str, timeout: float = 120) -> None:
+    """Run ffmpeg with ``args`` (errors only, overwriting outputs). Without ffmpeg this fails the
+    test, as each copy it replaced did (the ``convert`` fixture skips up front by itself)."""
+    cmd = ["ffmpeg", "-nostdin", "-v", "error", "-y", *args]
+    subprocess.run(cmd, check=True, capture_output=True, timeout=timeout)
 
 
 @cache

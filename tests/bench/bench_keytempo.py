@@ -41,6 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from keytempo_data import SR, Clip, benchmark_clips  # noqa: E402
 
 from inference.frontend import stft_power  # noqa: E402
+from inference.key import key_scores  # noqa: E402
 from inference.keys import Key, make_key, mirex_score  # noqa: E402
 
 Estimate = tuple[Key | None, float | None, dict]  # key, tempo, extra fields
@@ -92,11 +93,6 @@ def baseline_method(revision: str) -> Callable[[np.ndarray], Estimate]:
     return _describe_method(module.describe)
 
 
-# Krumhansl & Kessler (1982) probe-tone profiles, tonic first: the usual librosa key recipe.
-_KK_MAJOR = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88])
-_KK_MINOR = np.array([6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17])
-
-
 def librosa_method() -> Callable[[np.ndarray], Estimate] | None:
     try:
         import librosa
@@ -105,12 +101,11 @@ def librosa_method() -> Callable[[np.ndarray], Estimate] | None:
 
     def run(x: np.ndarray) -> Estimate:
         chroma = librosa.feature.chroma_cqt(y=x, sr=SR).mean(axis=1)
-        best, key = -2.0, None
-        for minor, profile in ((False, _KK_MAJOR), (True, _KK_MINOR)):
-            for tonic in range(12):
-                r = float(np.corrcoef(chroma, np.roll(profile, tonic))[0, 1])
-                if r > best:
-                    best, key = r, Key(tonic, minor)
+        # The usual librosa key recipe: Pearson correlation with the Krumhansl & Kessler (1982)
+        # profiles, the best key wins (none for a flat chroma, where no correlation exists).
+        scores = key_scores(chroma, "krumhansl")
+        mode, tonic = divmod(int(np.argmax(scores)), 12)
+        key = Key(tonic, bool(mode)) if scores.any() else None
         tempo = float(librosa.feature.tempo(y=x, sr=SR)[0]) if x.size > 2 * SR else None
         return key, tempo, {}
 

@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from keytempo_data import REPO, benchmark_clips  # noqa: E402
 
-from inference.key import chroma_profile, key_scores  # noqa: E402
+from inference.key import chroma_profile, key_scores, top_key  # noqa: E402
 from inference.keys import Key  # noqa: E402
 from tests.music_synth import DRUMS, render_drums, render_noise  # noqa: E402
 
@@ -43,11 +43,7 @@ def keyless_inputs() -> list[np.ndarray]:
 
 def features(samples: np.ndarray) -> tuple[Key, float, float]:
     """(estimated key, best correlation, lead over the runner-up)."""
-    scores = key_scores(chroma_profile(samples))
-    order = np.argsort(scores, axis=None)[::-1]
-    best, second = float(scores.flat[order[0]]), float(scores.flat[order[1]])
-    mode, tonic = divmod(int(order[0]), 12)
-    return Key(tonic, bool(mode)), best, best - second
+    return top_key(key_scores(chroma_profile(samples)))
 
 
 def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 1e-2, steps: int = 3000) -> np.ndarray:

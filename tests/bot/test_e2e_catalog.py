@@ -21,7 +21,6 @@ from tests.httpserver import serve_directory
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 PAGE_AUDIO = ("solo_trumpet.ogg", "hungarian_dance_5.ogg", "vibe_ace.ogg")
-EPHEMERAL = 64
 
 
 @pytest.fixture

@@ -17,13 +17,13 @@ from PIL import Image
 
 from bot.cli.run import make_services
 from bot.discord.embeds import analysis_embed, safe_text
+from tests.bot.test_e2e_likes import eventually
 from tests.fake_discord import FakeDiscord, InteractionRecord
 from tests.fake_discord.harness import make_settings
 from tests.fake_discord.seed import seed_catalog
 from tests.httpserver import LocalHTTPServer, serve_directory
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
-EPHEMERAL = 64
 LOADING = 128
 
 
@@ -126,7 +126,11 @@ async def test_classify_an_attachment(fake_discord, running_bot, earworm_service
 
     # The catalog links to the result message (there is no other message with the file); the
     # bot records that link just after posting the result.
-    track = await _once_its_source_is_recorded(earworm_service, guild.id)
+    async def recorded() -> Any:
+        (track,) = await earworm_service.db.list_tracks(guild.id)  # the guild's only track
+        return track if track.source_url is not None else None
+
+    track = await eventually(fake, recorded, "the track's source link", timeout=10)
     embed = check_result(message, title="vibe_ace", genre="electronic", track_id=track.id)
     assert "Mood" in fields_of(embed) or "Instruments" in fields_of(embed)
     assert (track.source_kind, track.added_by) == ("attachment", fake.user("alice").id)
@@ -135,16 +139,6 @@ async def test_classify_an_attachment(fake_discord, running_bot, earworm_service
     # Public and visible in the channel; the file was downloaded once from the CDN.
     assert fake.messages_in("music")[-1]["id"] == message["id"]
     assert sum(r["path"].endswith("/vibe_ace.ogg") for r in fake.requests) == 1
-
-
-async def _once_its_source_is_recorded(service, guild_id: int, timeout: float = 10.0):
-    """The guild's only track, once its source link is stored (or as it is after ``timeout``)."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        (track,) = await service.db.list_tracks(guild_id)
-        if track.source_url is not None or asyncio.get_running_loop().time() > deadline:
-            return track
-        await asyncio.sleep(0.05)
 
 
 async def test_classify_a_link_downloads_with_ytdlp(fake_discord, running_bot, earworm_service):

@@ -70,7 +70,6 @@ async def test_like_and_recommend_on_a_full_disk(fake_discord, small_disk, runni
     await service.like(guild.id, alice.id, tracks["vibe_ace"].id)
     running = await running_bot(service)
     result = await classify(fake, "alice", "solo_trumpet")
-    track = await service.db.find_track_by_content(guild.id, tracks["vibe_ace"].content_hash)
     custom_id = next(
         c["custom_id"]
         for row in result["components"]
@@ -102,7 +101,7 @@ async def test_like_and_recommend_on_a_full_disk(fake_discord, small_disk, runni
     with sqlite3.connect(db_path) as conn:
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         assert conn.execute("SELECT COUNT(*) FROM recommendations").fetchone()[0] == 0
-    assert await service.db.is_liked(guild.id, alice.id, track.id)
+    assert await service.db.is_liked(guild.id, alice.id, tracks["vibe_ace"].id)
     assert not await service.db.is_liked(guild.id, bob.id, int(custom_id.rsplit(":", 1)[1]))
     assert await service.db.count_tracks(guild.id) == 3
 

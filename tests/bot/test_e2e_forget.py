@@ -7,8 +7,10 @@ import sqlite3
 import sys
 from typing import Any
 
+from tests.bot.test_e2e_likes import FIXTURES, HEART, eventually, fixture
 from tests.fake_discord import FakeDiscord
 from tests.fake_discord.seed import seed_catalog
+from tests.httpserver import serve_directory
 
 
 def count(service: Any, sql: str, *params: Any) -> int:
@@ -133,22 +135,16 @@ async def test_a_heart_on_someone_elses_post_is_a_like_not_a_share(
     """Alice posts a track (a file, then a link); Bob hearts both. The catalog credits Alice
     with sharing them and Bob with liking them, so each one's /forget does and says the right
     thing (issue 9, item 14)."""
-    from pathlib import Path
-
-    from tests.bot.test_e2e_likes import eventually
-    from tests.httpserver import serve_directory
-
     fake: FakeDiscord = fake_discord
     guild = fake.guild()
     alice, bob = fake.user("alice"), fake.user("bob")
     db = earworm_service.db
-    fixtures = Path(__file__).resolve().parents[1] / "fixtures"
     await running_bot(earworm_service)
 
     async def hearted(message: dict[str, Any]) -> Any:
         """Bob hearts ``message``; the track his new like points at."""
         before = len(await db.list_likes(guild.id, bob.id))
-        await fake.react(bob, message, "\u2764\ufe0f")
+        await fake.react(bob, message, HEART)
 
         async def new_like() -> Any:
             found = await db.list_likes(guild.id, bob.id)  # newest first
@@ -156,10 +152,10 @@ async def test_a_heart_on_someone_elses_post_is_a_like_not_a_share(
 
         return await eventually(fake, new_like, "bob's like", timeout=60)
 
-    data = (fixtures / "hungarian_dance_5.ogg").read_bytes()
+    data = fixture("hungarian_dance_5.ogg")
     posted = await fake.post_user_message(alice, "music", "my demo", [("demo.ogg", data)])
     file_track = await hearted(posted)
-    with serve_directory(fixtures) as base_url:
+    with serve_directory(FIXTURES) as base_url:
         linked = await fake.post_user_message(alice, "music", f"and {base_url}/vibe_ace.ogg")
         link_track = await hearted(linked)
     for track in (file_track, link_track):

@@ -17,7 +17,6 @@ from tests.fake_discord.seed import seed_catalog
 from tests.httpserver import serve_directory
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
-EPHEMERAL = 64
 LOADING = 128
 HEART = "\u2764\ufe0f"
 BARE_HEART = "\u2764"

@@ -11,7 +11,6 @@ from tests.fake_discord import FakeDiscord
 from tests.fake_discord.markdown import links, parse, plain
 from tests.fake_discord.seed import seed_catalog, source_url, track_record
 
-EPHEMERAL = 64
 PICK_HEAD = re.compile(r"^\*\*\d+\.\*\* ")
 
 

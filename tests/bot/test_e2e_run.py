@@ -17,10 +17,10 @@ from PIL import Image
 
 from bot.cli.run import HEALTH_MAX_AGE_S, check_health
 from bot.config import Settings
+from tests.bot.subprocesses import REPO, bot_command, clean_env, run, start
 from tests.fake_discord import FakeDiscord
 
-ROOT = Path(__file__).resolve().parents[2]
-FIXTURES = ROOT / "tests" / "fixtures"
+FIXTURES = REPO / "tests" / "fixtures"
 CONSOLE_SCRIPT = Path(sys.executable).parent / "earworm"
 
 
@@ -28,24 +28,7 @@ def earworm_command(*args: str) -> list[str]:
     """The installed ``earworm`` console script (``python -m bot`` if it is not installed)."""
     if CONSOLE_SCRIPT.exists():
         return [str(CONSOLE_SCRIPT), *args]
-    return [sys.executable, "-m", "bot", *args]
-
-
-def clean_env(**extra: str) -> dict[str, str]:
-    env = {
-        k: v for k, v in os.environ.items() if not k.startswith("EARWORM_") and k != "DISCORD_TOKEN"
-    }
-    env["PYTHONPATH"] = str(ROOT)
-    return env | extra
-
-
-async def run(cmd: list[str], env: dict[str, str], cwd: Path) -> tuple[int, str, str]:
-    proc = await asyncio.create_subprocess_exec(
-        *cmd, cwd=cwd, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
-    )
-    out, err = await asyncio.wait_for(proc.communicate(), 60)
-    assert proc.returncode is not None
-    return proc.returncode, out.decode(), err.decode()
+    return bot_command(*args)
 
 
 async def test_earworm_run_serves_classify_and_stops_cleanly_on_sigterm(fake_discord, tmp_path):
@@ -59,13 +42,7 @@ async def test_earworm_run_serves_classify_and_stops_cleanly_on_sigterm(fake_dis
         EARWORM_DATABASE_PATH=str(db_path),
         EARWORM_WORKERS="1",
     )
-    proc = await asyncio.create_subprocess_exec(
-        *earworm_command("run"),
-        cwd=tmp_path,
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
+    proc = await start(earworm_command("run"), env, tmp_path)
     try:
         await fake.wait_ready(timeout=60)
         names = {c["name"] for c in fake.commands()}

@@ -8,27 +8,21 @@ import asyncio
 import re
 import shutil
 import sys
-from pathlib import Path
 
 import numpy as np
 
 from storage import AnalysisRecord, Database, IndexCache
+from tests.bot.subprocesses import REPO, bot_command, run
 from tests.bot.test_e2e_recommend import picks_of
 from tests.fake_discord import FakeDiscord
 from tests.fake_discord.seed import seed_catalog
+from tests.storage.conftest import unit
 
-REPO = Path(__file__).resolve().parents[2]
 FIXTURES = REPO / "tests" / "fixtures"
 
 
 async def earworm(*args: str) -> tuple[int, str, str]:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", *args, cwd=REPO,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    out, err = await asyncio.wait_for(proc.communicate(), 240)
-    assert proc.returncode is not None
-    return proc.returncode, out.decode(), err.decode()
+    return await run(bot_command(*args), timeout=240)
 
 
 async def test_recommend_sees_tracks_that_earworm_index_adds_meanwhile(
@@ -71,10 +65,10 @@ async def test_the_vector_index_notices_another_process(tmp_path):
     path = tmp_path / "shared.db"
     rng = np.random.default_rng(1)
     async with Database.open(path) as db:
-        rec = await db.put_analysis(AnalysisRecord("a" * 64, "m1", _unit(rng), 30.0))
+        rec = await db.put_analysis(AnalysisRecord("a" * 64, "m1", unit(rng, 16), 30.0))
         mine, _ = await db.add_track(1, rec.content_hash, "mine", "file", "/m/a.ogg", 1)
         cache = IndexCache(db, model_version="m1")
-        assert [t for t, _ in await cache.search(1, _unit(rng), k=5)] == [mine.id]
+        assert [t for t, _ in await cache.search(1, unit(rng, 16), k=5)] == [mine.id]
 
         script = (
             "import asyncio, sys, numpy as np\n"
@@ -97,8 +91,3 @@ async def test_the_vector_index_notices_another_process(tmp_path):
         hits = await cache.search(1, np.ones(16, np.float32), k=5)
         assert [t for t, _ in hits] == [theirs, mine.id]
         cache.close()
-
-
-def _unit(rng: np.random.Generator) -> np.ndarray:
-    v = rng.normal(size=16).astype(np.float32)
-    return v / np.linalg.norm(v)

@@ -1,5 +1,5 @@
-"""What a test does as a user: slash, message and user commands, clicks, modal submits, messages
-and reactions; and how each becomes an INTERACTION_CREATE shaped like Discord's."""
+"""What a test does as a user: slash and message commands, clicks, modal submits, messages and
+reactions; and how each becomes an INTERACTION_CREATE shaped like Discord's."""
 
 from __future__ import annotations
 
@@ -85,29 +85,6 @@ class Interactions(Messages):
             "type": 3,
             "target_id": msg["id"],
             "resolved": {"messages": {msg["id"]: view}},
-        }
-        if scope_gid is not None:
-            data["guild_id"] = str(scope_gid)
-        return await self._send_interaction(2, user, g, ch, data)
-
-    async def user_command(
-        self, user: UserRef, guild: GuildRef, channel: ChannelRef, name: str, target: UserRef
-    ) -> InteractionRecord:
-        """Invoke a user context-menu command on ``target``."""
-        g, ch = self._where(user, guild, channel)
-        cmd, scope_gid = self._find_command(name, 2, g)
-        t = self.user(target)
-        resolved: dict[str, Any] = {"users": {str(t.id): t.payload()}}
-        if g is not None and t.id in g.member_ids:
-            resolved["members"] = {
-                str(t.id): g.member_payload(t, with_permissions=True, with_user=False)
-            }
-        data: dict[str, Any] = {
-            "id": cmd["id"],
-            "name": name,
-            "type": 2,
-            "target_id": str(t.id),
-            "resolved": resolved,
         }
         if scope_gid is not None:
             data["guild_id"] = str(scope_gid)

@@ -324,9 +324,6 @@ class FakeDiscordState:
 
     # ================================================================== inspection
 
-    def callbacks_for(self, interaction: InteractionRecord) -> list[dict[str, Any]]:
-        return list(interaction.callbacks)
-
     def messages_in(
         self,
         channel: ChannelRef,

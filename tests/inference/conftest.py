@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import shutil
-import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+
+from tests.audio_helpers import ffmpeg
 
 Convert = Callable[..., Path]
 
@@ -28,8 +29,7 @@ def convert() -> Convert:
         pytest.skip("ffmpeg is not installed")
 
     def run(src: Path, dst: Path, *args: str) -> Path:
-        cmd = ["ffmpeg", "-nostdin", "-v", "error", "-y", "-i", str(src), "-vn", *args, str(dst)]
-        subprocess.run(cmd, check=True, capture_output=True, timeout=120)
+        ffmpeg("-i", str(src), "-vn", *args, str(dst))
         return dst
 
     return run

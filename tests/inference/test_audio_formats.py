@@ -4,7 +4,6 @@ real recording; and a video without sound, refused by name."""
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +12,7 @@ import soundfile as sf
 
 from inference.audio import decode, probe
 from inference.errors import UnsupportedFormat
+from tests.audio_helpers import ffmpeg
 
 SR = 16000
 EXCERPT_S = 4.0
@@ -21,11 +21,6 @@ VIDEO = ["-f", "lavfi", "-i", f"testsrc=size=64x48:rate=10:duration={EXCERPT_S}"
 
 def _rms_db(x: np.ndarray) -> float:
     return float(10 * np.log10(np.mean(np.square(x, dtype=np.float64)) + 1e-20))
-
-
-def _ffmpeg(*args: str) -> None:
-    cmd = ["ffmpeg", "-nostdin", "-v", "error", "-y", *args]
-    subprocess.run(cmd, check=True, capture_output=True, timeout=120)
 
 
 def _amr(seconds: float) -> bytes:
@@ -75,11 +70,11 @@ def made(tmp_path_factory: pytest.TempPathFactory, source: Path) -> dict[str, Pa
     out: dict[str, Path] = {}
     for name, (args, filename, _, _) in MADE.items():
         out[name] = d / f"{name}-{filename}"
-        _ffmpeg("-i", str(source), *args, str(out[name]))
+        ffmpeg("-i", str(source), *args, str(out[name]))
     for name, (args, filename, _, _) in VIDEOS.items():
         out[name] = d / f"{name}-{filename}"
-        _ffmpeg(*VIDEO, "-i", str(source), "-map", "0:v", "-map", "1:a", "-shortest", *args,
-                str(out[name]))  # fmt: skip
+        ffmpeg(*VIDEO, "-i", str(source), "-map", "0:v", "-map", "1:a", "-shortest", *args,
+               str(out[name]))  # fmt: skip
     out["amr"] = d / "x.amr"
     out["amr"].write_bytes(_amr(EXCERPT_S))
     return out
@@ -126,7 +121,7 @@ def test_video_without_sound_is_refused_by_name(
     tmp_path: Path, args: list[str], filename: str, label: str
 ) -> None:
     path = tmp_path / filename
-    _ffmpeg(*VIDEO, *args, str(path))
+    ffmpeg(*VIDEO, *args, str(path))
     for fn in (probe, decode):
         with pytest.raises(UnsupportedFormat, match=f"^That {label} has no audio track"):
             fn(path)

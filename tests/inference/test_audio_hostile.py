@@ -17,7 +17,6 @@ from inference import audio
 from inference.audio import decode, probe
 from inference.errors import AudioError, AudioTooShort, CorruptAudio, UnsupportedFormat
 
-SR = 16000
 EMPTY_ID3 = b"ID3\x04\x00\x00\x00\x00\x00\x00"  # an ID3v2.4 tag with an empty body
 
 

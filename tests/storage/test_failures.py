@@ -135,8 +135,3 @@ async def test_commits_by_another_connection_are_noticed(db_path):
 
 async def _open(path: Path) -> None:
     await Database.open(path)
-
-
-@pytest.fixture
-def db_path(tmp_path: Path) -> Path:
-    return tmp_path / "earworm.db"

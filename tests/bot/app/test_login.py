@@ -4,7 +4,6 @@ the real entry point (``python -m bot.discord.app``) as a subprocess."""
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import signal
 import sys
@@ -16,7 +15,8 @@ from discord.http import Route
 
 from bot.config import Settings
 from bot.discord.app import apply_endpoint_overrides, build_intents
-from tests.bot.app.probes import EPHEMERAL, ROOT
+from tests.bot.app.probes import EPHEMERAL
+from tests.bot.subprocesses import clean_env, run, start
 from tests.fake_discord import FakeDiscord, FakeDiscordError
 from tests.fake_discord.harness import FAKE_TOKEN, BotDied
 
@@ -181,31 +181,21 @@ def test_endpoint_overrides_apply_and_restore():
 
 # ---------------------------------------------------------------------------- the entry point
 
+APP_COMMAND = [sys.executable, "-m", "bot.discord.app"]
+
 
 async def test_entry_point_subprocess_logs_in_syncs_and_exits_cleanly_on_sigterm(
     fake_discord, tmp_path
 ):
     fake: FakeDiscord = fake_discord
-    env = {
-        k: v for k, v in os.environ.items() if not k.startswith("EARWORM_") and k != "DISCORD_TOKEN"
-    }
-    env |= {
-        "DISCORD_TOKEN": FAKE_TOKEN,
-        "EARWORM_API_BASE_URL": fake.api_base,
-        "EARWORM_GATEWAY_URL": fake.gateway_url,
-        "EARWORM_LOG_LEVEL": "INFO",
-        "PYTHONPATH": str(ROOT),
-        "PYTHONUNBUFFERED": "1",
-    }
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot.discord.app",
-        cwd=tmp_path,  # no stray .env; relative paths land in tmp
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
+    env = clean_env(
+        DISCORD_TOKEN=FAKE_TOKEN,
+        EARWORM_API_BASE_URL=fake.api_base,
+        EARWORM_GATEWAY_URL=fake.gateway_url,
+        EARWORM_LOG_LEVEL="INFO",
+        PYTHONUNBUFFERED="1",
     )
+    proc = await start(APP_COMMAND, env, tmp_path)  # cwd: no stray .env; relative paths land in tmp
     try:
         await fake.wait_ready(timeout=30)
         assert len(fake.sync_log) == 1 and "help" in fake.sync_log[0]["names"]
@@ -230,22 +220,9 @@ async def test_entry_point_subprocess_logs_in_syncs_and_exits_cleanly_on_sigterm
 
 
 async def test_entry_point_reports_bad_configuration(tmp_path):
-    env = {
-        k: v for k, v in os.environ.items() if not k.startswith("EARWORM_") and k != "DISCORD_TOKEN"
-    }
-    env |= {"EARWORM_WORKERS": "abc", "EARWORM_MAX_QUEUE": "0", "PYTHONPATH": str(ROOT)}
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot.discord.app",
-        cwd=tmp_path,
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    _, stderr = await asyncio.wait_for(proc.communicate(), 30)
-    assert proc.returncode == 2
-    text = stderr.decode()
+    env = clean_env(EARWORM_WORKERS="abc", EARWORM_MAX_QUEUE="0")
+    code, _, text = await run(APP_COMMAND, env, tmp_path, timeout=30)
+    assert code == 2
     assert "EARWORM_WORKERS: must be a whole number from 1 to 64, got 'abc'" in text
     assert "EARWORM_MAX_QUEUE" in text
 

@@ -6,19 +6,12 @@ import csv
 import json
 import re
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from tests.audio_helpers import FIXTURES
-
-REPO = Path(__file__).resolve().parents[3]
-
-
-def earworm(*args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "bot", *args], cwd=REPO, capture_output=True, text=True, timeout=timeout)
+from tests.bot.subprocesses import earworm
 
 
 def test_analyze_prints_a_readable_breakdown(tmp_path: Path) -> None:

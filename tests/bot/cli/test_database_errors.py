@@ -9,7 +9,6 @@ import os
 import shutil
 import sqlite3
 import stat
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -18,8 +17,8 @@ import pytest
 
 from inference.analysis import model_version
 from storage import AnalysisRecord, Database
+from tests.bot.subprocesses import REPO, bot_command, clean_env, run
 
-REPO = Path(__file__).resolve().parents[3]
 PAGE = 4096
 
 
@@ -119,16 +118,7 @@ def broken(good_database: Path, tmp_path: Path):
 
 
 async def earworm(*args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
-    proc = await asyncio.create_subprocess_exec(
-        *unprivileged([sys.executable, "-m", "bot", *args]),
-        cwd=REPO,
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(proc.communicate(), 120)
-    assert proc.returncode is not None
-    return proc.returncode, out.decode(), err.decode()
+    return await run(unprivileged(bot_command(*args)), env, timeout=120)
 
 
 def check_one_clear_line(
@@ -164,13 +154,11 @@ async def test_recommend_on_an_unusable_database_says_what_to_do(broken):
 
 async def test_run_on_an_unusable_database_says_what_to_do(broken):
     """``earworm run`` opens (and checks) the database before it connects to Discord."""
-    base = {k: v for k, v in os.environ.items() if not k.startswith("EARWORM_")}
-    base |= {
-        "PYTHONPATH": str(REPO),
-        "DISCORD_TOKEN": "fake-token",
-        "EARWORM_WORKERS": "1",
-        "EARWORM_API_BASE_URL": "http://127.0.0.1:9/api/v10",  # never reached
-    }
+    base = clean_env(
+        DISCORD_TOKEN="fake-token",
+        EARWORM_WORKERS="1",
+        EARWORM_API_BASE_URL="http://127.0.0.1:9/api/v10",  # never reached
+    )
     runs = {
         name: earworm("run", env=base | {"EARWORM_DATABASE_PATH": str(path)})
         for name, (path, _) in broken.items()

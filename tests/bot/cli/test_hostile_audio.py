@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -14,13 +12,7 @@ import pytest
 import soundfile as sf
 
 from tests.audio_helpers import FIXTURES
-
-REPO = Path(__file__).resolve().parents[3]
-
-
-def earworm(*args: str) -> subprocess.CompletedProcess[str]:
-    cmd = [sys.executable, "-m", "bot", *args]
-    return subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=240)
+from tests.bot.subprocesses import earworm
 
 
 def _reject_constant(name: str) -> None:

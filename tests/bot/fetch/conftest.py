@@ -8,24 +8,17 @@ from __future__ import annotations
 import shutil
 import socket
 import struct
-import subprocess
 import zlib
 from typing import Any
 
 import pytest
 
 from bot.fetch import fetch_audio, warm_up
+from tests.audio_helpers import ffmpeg
 from tests.bot.fetch.helpers import FFMPEG, FIXTURES, LOCAL
 from tests.httpserver import LocalHTTPServer, http_server_fixture
 
 http_server = http_server_fixture(scope="module")
-
-
-def _ffmpeg(*args: str) -> None:
-    assert FFMPEG is not None
-    subprocess.run(
-        [FFMPEG, "-hide_banner", "-loglevel", "error", "-y", *args], check=True, timeout=60
-    )
 
 
 def _png(width: int = 4, height: int = 4) -> bytes:
@@ -54,10 +47,11 @@ def server(http_server: LocalHTTPServer) -> LocalHTTPServer:
     )
     if FFMPEG is not None:
         clip = ["-t", "4", "-i", str(FIXTURES / "vibe_ace.ogg"), "-vn", "-b:a", "64k"]
-        _ffmpeg(*clip, "-c:a", "libmp3lame", str(root / "clip.mp3"))
-        _ffmpeg(*clip, "-c:a", "aac", str(root / "clip.m4a"))
+        ffmpeg(*clip, "-c:a", "libmp3lame", str(root / "clip.mp3"), timeout=60)
+        ffmpeg(*clip, "-c:a", "aac", str(root / "clip.m4a"), timeout=60)
         tone = "sine=frequency=440:duration=30"
-        _ffmpeg("-f", "lavfi", "-i", tone, "-ar", "8000", "-ac", "1", str(root / "long.wav"))
+        tone_args = ["-f", "lavfi", "-i", tone, "-ar", "8000", "-ac", "1"]
+        ffmpeg(*tone_args, str(root / "long.wav"), timeout=60)
         (root / "long.xspf").write_text(
             '<?xml version="1.0" encoding="UTF-8"?>\n'
             '<playlist version="1" xmlns="http://xspf.org/ns/0/"><trackList><track>'

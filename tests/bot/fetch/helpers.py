@@ -1,5 +1,6 @@
 """What the link-fetching tests share: the fixture files, the limits for the local server, and
-small helpers to fetch, list what a fetch left behind, and check a message meant for a user."""
+small helpers to fetch (as the bot does, or with only the local server allowed), list what a
+fetch left behind, and check a message meant for a user."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from bot.fetch import FetchedAudio, FetchLimits, fetch_audio
+from bot.fetch import FetchedAudio, FetchLimits, download, fetch_audio
+from bot.fetch.addresses import AddressPolicy
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 FFMPEG = shutil.which("ffmpeg")
@@ -24,6 +26,17 @@ def fetch(
     url: str, tmp_path: Path, limits: FetchLimits = LOCAL, **kwargs: Any
 ) -> list[FetchedAudio]:
     return fetch_audio(url, tmp_path / "out", limits, **kwargs)
+
+
+def fetch_local_only(
+    url: str, tmp_path: Path, limits: FetchLimits = FetchLimits()
+) -> list[FetchedAudio]:
+    """Fetch as with allow_private=False, except that the local test server itself is allowed:
+    any other private address (another loopback one, link-local, ::1) is refused."""
+    policy = AddressPolicy(allow_private=False, also_allowed=frozenset({LOOPBACK}))
+    return download._fetch_audio(
+        url, tmp_path / "out", limits, playlist=False, progress=None, policy=policy
+    )
 
 
 def leftovers(tmp_path: Path) -> list[str]:

@@ -15,13 +15,13 @@ from typing import Any
 import pytest
 import yt_dlp
 
-from bot.fetch import FetchLimits, check_url, download, is_public_address
+from bot.fetch import FetchLimits, check_url, is_public_address
 from bot.fetch.addresses import AddressPolicy
 from bot.fetch.http_handler import GuardedResponse
 from bot.fetch.session import FetchSession
 from bot.fetch.ytdlp import GuardedYoutubeDL, YtdlpLogger
 from inference.errors import BlockedAddress, FetchError, LinkNotFound, UnsupportedLink
-from tests.bot.fetch.helpers import LOCAL, LOOPBACK, assert_user_message, fetch, leftovers
+from tests.bot.fetch.helpers import LOCAL, assert_user_message, fetch, fetch_local_only, leftovers
 from tests.httpserver import LocalHTTPServer
 
 # Any connect() to an address other than 127.0.0.1 fails the test (conftest.only_loopback).
@@ -129,11 +129,6 @@ def test_fetch_refuses_loopback_without_allow_private(
     assert server.requests == []
 
 
-def _only_local_server_allowed() -> AddressPolicy:
-    # allow_private=False, except the local test server itself: anything else private is refused.
-    return AddressPolicy(allow_private=False, also_allowed=frozenset({LOOPBACK}))
-
-
 @pytest.mark.parametrize(
     "target",
     [
@@ -147,28 +142,14 @@ def test_redirect_to_a_blocked_address_is_refused(
 ) -> None:
     url = server.url("_/redirect", to=target.format(port=server.port))
     with pytest.raises(BlockedAddress):
-        download._fetch_audio(
-            url,
-            tmp_path / "out",
-            FetchLimits(),
-            playlist=False,
-            progress=None,
-            policy=_only_local_server_allowed(),
-        )
+        fetch_local_only(url, tmp_path)
     assert all(address[0] == "127.0.0.1" for address in only_loopback)
     assert leftovers(tmp_path) == []
 
 
 def test_redirect_hop_is_checked_at_connect_time(server: LocalHTTPServer, tmp_path: Path) -> None:
     # The same first hop to an allowed file works under that policy: only the target differs.
-    [audio] = download._fetch_audio(
-        server.url("_/redirect", to="/solo_trumpet.ogg"),
-        tmp_path / "out",
-        FetchLimits(),
-        playlist=False,
-        progress=None,
-        policy=_only_local_server_allowed(),
-    )
+    [audio] = fetch_local_only(server.url("_/redirect", to="/solo_trumpet.ogg"), tmp_path)
     assert audio.path.exists()
 
 
@@ -177,14 +158,7 @@ def test_page_embedding_a_blocked_address_is_refused(
 ) -> None:
     url = server.url("_/page", audio=f"http://127.0.0.2:{server.port}/solo_trumpet.ogg")
     with pytest.raises(BlockedAddress):
-        download._fetch_audio(
-            url,
-            tmp_path / "out",
-            FetchLimits(),
-            playlist=False,
-            progress=None,
-            policy=_only_local_server_allowed(),
-        )
+        fetch_local_only(url, tmp_path)
 
 
 def test_dns_rebinding_is_caught_at_connect_time(

@@ -9,9 +9,7 @@ processes. Memory is checked as a behavioural bound (generous), never time.
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import shutil
-import subprocess
 import time
 import tracemalloc
 import zlib
@@ -21,8 +19,7 @@ from typing import Any
 
 import pytest
 
-from bot.fetch import FetchLimits, download, fetch_audio, warm_up
-from bot.fetch.addresses import AddressPolicy
+from bot.fetch import FetchLimits, warm_up
 from inference.errors import (
     BlockedAddress,
     DownloadTimeout,
@@ -31,19 +28,13 @@ from inference.errors import (
     NotAudioLink,
     UnsupportedLink,
 )
-from tests.bot.fetch.helpers import FIXTURES, leftovers
-from tests.httpserver import LocalHTTPServer, http_server_fixture, wait_until
+from tests.audio_helpers import ffmpeg
+from tests.bot.fetch.helpers import FIXTURES, fetch, fetch_local_only, leftovers
+from tests.httpserver import LocalHTTPServer, wait_until
 
 pytestmark = pytest.mark.links  # the link tests: `make upgrade-ytdlp` runs them after an upgrade
 LOCAL = FetchLimits(allow_private=True, timeout_s=20)
 MiB = 2**20
-
-http_server = http_server_fixture(scope="module")
-
-
-def _ffmpeg(*args: str) -> None:
-    cmd = ["ffmpeg", "-nostdin", "-v", "error", "-y", *args]
-    subprocess.run(cmd, check=True, capture_output=True, timeout=120)
 
 
 def _gzip(chunks: Iterator[bytes]) -> bytes:
@@ -72,17 +63,13 @@ def server(http_server: LocalHTTPServer) -> LocalHTTPServer:
     clip = ["-t", "6", "-i", str(FIXTURES / "vibe_ace.ogg"), "-vn"]
     (root / "hls").mkdir()
     hls = root / "hls"
-    _ffmpeg(*clip, "-c:a", "aac", "-f", "hls", "-hls_time", "2", "-hls_list_size", "0",
-            "-hls_segment_filename", str(hls / "seg%03d.ts"), str(hls / "index.m3u8"))  # fmt: skip
+    ffmpeg(*clip, "-c:a", "aac", "-f", "hls", "-hls_time", "2", "-hls_list_size", "0",
+           "-hls_segment_filename", str(hls / "seg%03d.ts"), str(hls / "index.m3u8"))  # fmt: skip
     video = ["-f", "lavfi", "-i", "testsrc=size=64x48:rate=10:duration=4"]
-    _ffmpeg(*video, *clip, "-map", "0:v", "-map", "1:a", "-shortest", "-c:v", "mjpeg",
-            "-c:a", "pcm_s16le", str(root / "clip.avi"))  # fmt: skip
-    _ffmpeg(*video, "-c:v", "mjpeg", str(root / "silent.avi"))
+    ffmpeg(*video, *clip, "-map", "0:v", "-map", "1:a", "-shortest", "-c:v", "mjpeg",
+           "-c:a", "pcm_s16le", str(root / "clip.avi"))  # fmt: skip
+    ffmpeg(*video, "-c:v", "mjpeg", str(root / "silent.avi"))
     return http_server
-
-
-def _fetch(url: str, tmp_path: Path, limits: FetchLimits = LOCAL, **kw: Any) -> list[Any]:
-    return fetch_audio(url, tmp_path / "out", limits, **kw)
 
 
 # -- compression bombs ----------------------------------------------------------------------------
@@ -110,7 +97,7 @@ def test_gzip_inside_gzip_bomb_is_stopped_while_it_streams(
     url = server.static(f"/bomb-{ctype[:4]}", bomb, headers)
     limits = FetchLimits(allow_private=True, timeout_s=20, max_bytes=8 * MiB)
     warm_up()  # yt-dlp's one-time start-up, outside the measurement (and much faster)
-    raised, peak = _peak_traced(lambda: _fetch(url, tmp_path, limits))
+    raised, peak = _peak_traced(lambda: fetch(url, tmp_path, limits))
     # Refused with a clear message once the decoded bytes pass the cap (a page's smaller cap
     # for HTML), and at no time holding more than a sliver of the 512 MiB in memory.
     assert isinstance(raised, DownloadTooLarge), raised
@@ -135,7 +122,7 @@ def test_compressed_pages_still_work(server: LocalHTTPServer, tmp_path: Path) ->
         url = server.static(
             f"/squeezed-{name}", body, {"Content-Type": "text/html", "Content-Encoding": encoding}
         )
-        [audio] = _fetch(url, tmp_path / name)
+        [audio] = fetch(url, tmp_path / name, LOCAL)
         assert audio.title == "Squeezed"
         assert audio.path.read_bytes() == (server.root / "solo_trumpet.ogg").read_bytes()
 
@@ -157,10 +144,10 @@ def test_redirects_the_way_browsers_follow_them(server: LocalHTTPServer, tmp_pat
 
     server.route("/to-utf8", redirect("/sölo trumpet.ogg"))
     server.route("/to-bad-port", redirect("http://127.0.0.1:99999/x.ogg"))
-    [audio] = _fetch(server.url("to-utf8"), tmp_path / "a")
+    [audio] = fetch(server.url("to-utf8"), tmp_path / "a", LOCAL)
     assert audio.path.read_bytes() == (server.root / "solo_trumpet.ogg").read_bytes()
     with pytest.raises(UnsupportedLink):
-        _fetch(server.url("to-bad-port"), tmp_path / "b")
+        fetch(server.url("to-bad-port"), tmp_path / "b", LOCAL)
 
 
 @pytest.mark.parametrize("encoding", ["br", "zstd", "compress", "gzip, gzip, gzip"])
@@ -173,7 +160,7 @@ def test_encodings_that_cannot_be_bounded_are_refused(
         {"Content-Type": "audio/mpeg", "Content-Encoding": encoding},
     )
     with pytest.raises(FetchError, match="compressed file I can't unpack"):
-        _fetch(url, tmp_path)
+        fetch(url, tmp_path, LOCAL)
     assert leftovers(tmp_path) == []
 
 
@@ -195,7 +182,7 @@ def test_a_page_over_the_page_limit_is_refused_before_parsing(
     limits = FetchLimits(allow_private=True, timeout_s=20, max_page_bytes=5 * MiB)
     server.clear_requests()
     with pytest.raises(DownloadTooLarge, match="web page is larger than the 5 MB"):
-        _fetch(url, tmp_path, limits)
+        fetch(url, tmp_path, limits)
     # Nothing the page listed was requested: it was never parsed.
     assert not any(r.path.startswith("/missing/") for r in server.requests)
 
@@ -269,7 +256,7 @@ def test_hls_served_as_mpegurl_is_fetched(server: LocalHTTPServer, tmp_path: Pat
     url = server.static(
         "/hls/index.m3u8", playlist, {"Content-Type": "application/vnd.apple.mpegurl"}
     )
-    [audio] = _fetch(url, tmp_path)
+    [audio] = fetch(url, tmp_path, LOCAL)
     assert audio.duration_s == pytest.approx(6.0, abs=0.3)
     assert {r.path for r in server.requests} >= {f"/hls/seg00{i}.ts" for i in range(3)}
 
@@ -282,17 +269,8 @@ def test_hls_segments_are_checked_like_any_connection(
     url = server.static(
         "/hls/blocked.m3u8", blocked.encode(), {"Content-Type": "application/x-mpegurl"}
     )
-    loopback = ipaddress.ip_address("127.0.0.1")  # the test server, and nothing else private
-    policy = AddressPolicy(allow_private=False, also_allowed=frozenset({loopback}))
     with pytest.raises(BlockedAddress):
-        download._fetch_audio(
-            url,
-            tmp_path / "out",
-            FetchLimits(timeout_s=20),
-            playlist=False,
-            progress=None,
-            policy=policy,
-        )
+        fetch_local_only(url, tmp_path, FetchLimits(timeout_s=20))
     assert leftovers(tmp_path) == []
 
 
@@ -307,7 +285,7 @@ def test_hls_segment_naming_a_local_file_is_never_read(
         "/hls/evil.m3u8", evil.encode(), {"Content-Type": "application/vnd.apple.mpegurl"}
     )
     with pytest.raises(FetchError):
-        _fetch(url, tmp_path)
+        fetch(url, tmp_path, LOCAL)
     assert leftovers(tmp_path) == []
 
 
@@ -323,7 +301,7 @@ def test_a_playlist_disguised_as_mp3_is_not_audio(server: LocalHTTPServer, tmp_p
     )
     url = server.static("/disguised.mp3", body, {"Content-Type": "audio/mpeg"})
     with pytest.raises(NotAudioLink, match="HLS/M3U playlist"):
-        _fetch(url, tmp_path)
+        fetch(url, tmp_path, LOCAL)
     assert leftovers(tmp_path) == []
 
 
@@ -333,7 +311,7 @@ def test_video_with_sound_is_fetched_and_without_is_named(
     avi = server.static(
         "/clip-video", (server.root / "clip.avi").read_bytes(), {"Content-Type": "video/x-msvideo"}
     )
-    [audio] = _fetch(avi, tmp_path / "a")
+    [audio] = fetch(avi, tmp_path / "a", LOCAL)
     assert audio.path.suffix == ".avi" and audio.duration_s is not None and audio.duration_s > 3
     silent = server.static(
         "/silent-video",
@@ -341,4 +319,4 @@ def test_video_with_sound_is_fetched_and_without_is_named(
         {"Content-Type": "video/x-msvideo"},
     )
     with pytest.raises(NotAudioLink, match="That AVI video has no audio track"):
-        _fetch(silent, tmp_path / "b")
+        fetch(silent, tmp_path / "b", LOCAL)
