@@ -37,6 +37,7 @@ from bot.present.format import (
     format_ms,
     format_share,
     format_tempo,
+    genre_shares,
     segment_runs,
     top_items,
 )
@@ -135,11 +136,7 @@ def _field(
 
 
 def _genre_section(analysis: Analysis, s: _Style, width: int) -> list[str]:
-    shown = chart_genres(analysis)
-    rows = [(g, analysis.genres[g]) for g in shown]
-    rest = max(0.0, 1.0 - sum(v for _, v in rows))
-    if rest >= 0.005:
-        rows.append((OTHER_LABEL, rest))
+    rows = genre_shares(analysis)
     name_w = max(len(display_name(g)) for g, _ in rows)
     bar_w = max(10, width - 2 - name_w - 1 - 1 - 4)
     out = [s.label("Genres")]

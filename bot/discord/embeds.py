@@ -20,13 +20,12 @@ from typing import TYPE_CHECKING
 import discord
 
 from bot.discord.markdown import clip, link_target, masked_link, safe_text
-from bot.present.colours import OTHER_COLOR, genre_color
+from bot.present.colours import OTHER_COLOR, OTHER_LABEL, genre_color
 from bot.present.format import (
     TAG_GROUPS,
     TAG_MAX,
     TAG_MIN,
     bar,
-    chart_genres,
     coverage_text,
     display_name,
     format_duration,
@@ -34,6 +33,7 @@ from bot.present.format import (
     format_mood,
     format_share,
     format_tempo,
+    genre_shares,
     top_items,
 )
 from bot.service.errors import not_music_message
@@ -77,12 +77,10 @@ def _bar(share: float, width: int = BAR_WIDTH) -> str:
 
 def genre_lines(analysis: Analysis, n: int = BAR_GENRES) -> list[str]:
     """``"`████████▌   ` **jazz** 80%"`` per leading genre, then the rest as "other"."""
-    shown = chart_genres(analysis, max_genres=n)
-    rows = [(display_name(g), analysis.genres[g]) for g in shown]
-    rest = max(0.0, 1.0 - sum(share for _, share in rows))
-    lines = [f"`{_bar(share)}` **{name}** {format_share(share)}" for name, share in rows]
-    if rest >= 0.005:
-        lines.append(f"`{_bar(rest)}` other {format_share(rest)}")
+    lines = []
+    for g, share in genre_shares(analysis, max_genres=n):
+        name = OTHER_LABEL if g == OTHER_LABEL else f"**{display_name(g)}**"  # "other": not bold
+        lines.append(f"`{_bar(share)}` {name} {format_share(share)}")
     return lines
 
 
