@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING
 
 from bot.present.colours import (
     OTHER_LABEL,
-    SILENCE_COLOR,
     SILENCE_LABEL,
     genre_color,
     relative_luminance,
@@ -177,7 +176,7 @@ def _timeline_section(analysis: Analysis, s: _Style, width: int) -> list[str]:
         # one escape sequence per stretch of equal leaders
         strip_parts.append(
             "".join(
-                s.chip(SILENCE_COLOR if g == SILENCE_LABEL else genre_color(g), symbols[g] * len(list(same)))
+                s.chip(genre_color(g), symbols[g] * len(list(same)))
                 for g, same in groupby(leaders)
             )
         )
@@ -197,11 +196,10 @@ def _timeline_section(analysis: Analysis, s: _Style, width: int) -> list[str]:
     pad = max(1, strip_len - len(start) - len(end))
     out.append("  " + s.dim(start + " " * pad + end))
     legend = [
-        f"{s.chip(genre_color(g), symbols.get(g, '·'))} {display_name(g)}"
-        for g in [g for g in shown if g in used] + [x for x in (OTHER_LABEL,) if x in used]
+        f"{s.chip(genre_color(g), symbols[g])} {display_name(g)}"
+        for g in (*shown, OTHER_LABEL, SILENCE_LABEL)
+        if g in used
     ]
-    if SILENCE_LABEL in used:
-        legend.append(f"{s.chip(SILENCE_COLOR, symbols[SILENCE_LABEL])} {SILENCE_LABEL}")
     out += _wrap_items(legend, width, indent=2)
     return out
 

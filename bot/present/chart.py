@@ -18,7 +18,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from bot.present.colours import (
-    OTHER_COLOR,
+    OTHER_LABEL,
     SILENCE_COLOR,
     SILENCE_LABEL,
     genre_color,
@@ -91,7 +91,8 @@ def genre_timeline_png(
     }
 
     shown = chart_genres(analysis)
-    colors = [genre_color(g) for g in shown] + [OTHER_COLOR, SILENCE_COLOR]
+    # The layers, bottom up: the shown genres, "other", silence.
+    colors = [genre_color(g) for g in (*shown, OTHER_LABEL, SILENCE_LABEL)]
     runs = segment_runs(analysis.timeline)
     cov = analysis.coverage
     seg_s = segment_seconds(analysis)
