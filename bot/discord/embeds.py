@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 import discord
 
 from bot.discord.markdown import clip, link_target, masked_link, safe_text
+from bot.discord.playlist_embeds import track_facts
 from bot.present.colours import OTHER_COLOR, OTHER_LABEL, genre_color
 from bot.present.format import (
     TAG_GROUPS,
@@ -178,10 +179,9 @@ def similar_embed(
         return embed
     lines = []
     for i, (track, score) in enumerate(hits, 1):
-        genre = f" · {display_name(track.top_genre)}" if track.top_genre else ""
         lines.append(
             f"{i}. {track_link(track.title, track.source_url)} "
-            f"({format_duration(track.duration_s)}{genre} · {round(max(0.0, score) * 100)}% alike)"
+            f"({track_facts(track)} · {round(max(0.0, score) * 100)}% alike)"
         )
     embed.description = clip("\n".join(lines), DESCRIPTION_MAX)
     return embed
@@ -199,11 +199,7 @@ def likes_embed(
         return embed
     lines = []
     for i, track in enumerate(tracks, start + 1):
-        genre = f" · {display_name(track.top_genre)}" if track.top_genre else ""
-        lines.append(
-            f"{i}. {track_link(track.title, track.source_url)} "
-            f"({format_duration(track.duration_s)}{genre})"
-        )
+        lines.append(f"{i}. {track_link(track.title, track.source_url)} ({track_facts(track)})")
     embed.description = clip("\n".join(lines), DESCRIPTION_MAX)
     embed.set_footer(text=f"Page {page + 1} of {pages} · {total} liked")
     return embed

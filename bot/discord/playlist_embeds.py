@@ -58,6 +58,7 @@ def track_link(track: TrackRecord | None, track_id: int) -> str:
 
 
 def track_facts(track: TrackRecord | None) -> str:
+    """``"3:25 · jazz"``: the length, then the top genre when there is one."""
     if track is None:
         return ""
     parts = [format_duration(track.duration_s)]
