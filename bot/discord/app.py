@@ -161,7 +161,7 @@ def user_message_for(error: BaseException) -> tuple[str, bool]:
         error = error.__cause__
     if isinstance(error, EarwormError):
         return (str(error) or "I couldn't do that."), False
-    storage_problem = _storage_problem(error)
+    storage_problem = storage_problem_message(error)
     if storage_problem is not None:  # a full disk, a damaged database: the admin must act
         return storage_problem, True
     if isinstance(error, app_commands.CommandOnCooldown):
@@ -188,10 +188,6 @@ def user_message_for(error: BaseException) -> tuple[str, bool]:
         # Discord's command list and ours differ (a deploy in progress, or a failed sync).
         return "That command isn't available any more; try again in a minute.", False
     return UNEXPECTED_ERROR_MESSAGE, True
-
-
-def _storage_problem(error: BaseException) -> str | None:
-    return storage_problem_message(error)
 
 
 def _perm_list(perms: list[str]) -> str:
@@ -330,7 +326,7 @@ class EarwormBot(commands.Bot):
         message, unexpected = user_message_for(error)
         original = error.original if isinstance(error, app_commands.CommandInvokeError) else error
         name = interaction.command.qualified_name if interaction.command else None
-        if unexpected and _storage_problem(original) is not None:
+        if unexpected and storage_problem_message(original) is not None:
             # The operator's one line says what is wrong and what to do; details at debug.
             log.error("%s %s failed: %s", source, name or "-", original)
             log.debug("storage failure", exc_info=(type(original), original, original.__traceback__))
