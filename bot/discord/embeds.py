@@ -19,9 +19,10 @@ from typing import TYPE_CHECKING
 
 import discord
 
+from bot.discord.embed_colours import HEART_COLOUR, OTHER_COLOUR
 from bot.discord.markdown import clip, link_target, masked_link, safe_text
-from bot.discord.playlist_embeds import track_facts
-from bot.present.colours import OTHER_COLOR, OTHER_LABEL, genre_color
+from bot.discord.playlist_embeds import genre_colour, track_facts
+from bot.present.colours import OTHER_LABEL
 from bot.present.format import (
     TAG_GROUPS,
     TAG_MAX,
@@ -87,8 +88,7 @@ def genre_lines(analysis: Analysis, n: int = BAR_GENRES) -> list[str]:
 
 def _colour(analysis: Analysis) -> discord.Colour:
     top = analysis.top_genre
-    hex_colour = genre_color(top) if top else OTHER_COLOR
-    return discord.Colour(int(hex_colour.lstrip("#"), 16))
+    return genre_colour(top) if top else OTHER_COLOUR
 
 
 def _footer(model_version: str, track_id: int | None) -> str:
@@ -153,7 +153,7 @@ def not_music_embed(
     embed = discord.Embed(
         title=safe_text(title if title is not None else analysis.title, TITLE_MAX),
         url=link_target(url),
-        colour=discord.Colour(int(OTHER_COLOR.lstrip("#"), 16)),
+        colour=OTHER_COLOUR,
         description=(
             f"{not_music_message(analysis.not_music_reason)} I didn't add it to this server's "
             f"catalog.\nMusic confidence: {analysis.music_confidence:.2f}"
@@ -169,7 +169,7 @@ def similar_embed(
     """The "More like this" list: the nearest tracks, each with its link, top genre and similarity."""
     embed = discord.Embed(
         title=clip(f"More like {safe_text(title, 200)}", TITLE_MAX),
-        colour=colour or discord.Colour(int(OTHER_COLOR.lstrip("#"), 16)),
+        colour=colour or OTHER_COLOUR,
     )
     if not hits:
         embed.description = (
@@ -191,7 +191,7 @@ def likes_embed(
     tracks: Sequence[TrackRecord], *, page: int, pages: int, total: int, start: int
 ) -> discord.Embed:
     """One page of a user's likes, numbered from ``start + 1``."""
-    embed = discord.Embed(title="Your ❤️ likes", colour=discord.Colour(0xE0245E))
+    embed = discord.Embed(title="Your ❤️ likes", colour=HEART_COLOUR)
     if not tracks:
         embed.description = (
             "No likes yet. React ❤️ to a message with music, or press ❤️ Like under an analysis."
