@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING
 
 from bot.present.colours import (
     OTHER_LABEL,
-    SILENCE_COLOR,
     SILENCE_LABEL,
     genre_color,
     relative_luminance,
@@ -37,6 +36,7 @@ from bot.present.format import (
     format_ms,
     format_share,
     format_tempo,
+    genre_shares,
     segment_runs,
     top_items,
 )
@@ -135,11 +135,7 @@ def _field(
 
 
 def _genre_section(analysis: Analysis, s: _Style, width: int) -> list[str]:
-    shown = chart_genres(analysis)
-    rows = [(g, analysis.genres[g]) for g in shown]
-    rest = max(0.0, 1.0 - sum(v for _, v in rows))
-    if rest >= 0.005:
-        rows.append((OTHER_LABEL, rest))
+    rows = genre_shares(analysis)
     name_w = max(len(display_name(g)) for g, _ in rows)
     bar_w = max(10, width - 2 - name_w - 1 - 1 - 4)
     out = [s.label("Genres")]
@@ -180,7 +176,7 @@ def _timeline_section(analysis: Analysis, s: _Style, width: int) -> list[str]:
         # one escape sequence per stretch of equal leaders
         strip_parts.append(
             "".join(
-                s.chip(SILENCE_COLOR if g == SILENCE_LABEL else genre_color(g), symbols[g] * len(list(same)))
+                s.chip(genre_color(g), symbols[g] * len(list(same)))
                 for g, same in groupby(leaders)
             )
         )
@@ -200,11 +196,10 @@ def _timeline_section(analysis: Analysis, s: _Style, width: int) -> list[str]:
     pad = max(1, strip_len - len(start) - len(end))
     out.append("  " + s.dim(start + " " * pad + end))
     legend = [
-        f"{s.chip(genre_color(g), symbols.get(g, '·'))} {display_name(g)}"
-        for g in [g for g in shown if g in used] + [x for x in (OTHER_LABEL,) if x in used]
+        f"{s.chip(genre_color(g), symbols[g])} {display_name(g)}"
+        for g in (*shown, OTHER_LABEL, SILENCE_LABEL)
+        if g in used
     ]
-    if SILENCE_LABEL in used:
-        legend.append(f"{s.chip(SILENCE_COLOR, symbols[SILENCE_LABEL])} {SILENCE_LABEL}")
     out += _wrap_items(legend, width, indent=2)
     return out
 

@@ -32,7 +32,6 @@ import importlib.util
 import logging
 import signal
 import sys
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -44,6 +43,7 @@ from discord.gateway import DiscordWebSocket
 from discord.http import Route
 
 from bot.config import ConfigError, Settings
+from bot.discord.capped import CappedDict
 from bot.service.errors import storage_problem_message
 from inference.errors import EarwormError
 
@@ -62,7 +62,8 @@ COGS: list[str] = [
 ]
 
 UNEXPECTED_ERROR_MESSAGE = "Something went wrong on my side; it has been logged."
-#: Result messages whose track the bot remembers (``EarwormBot.result_tracks``).
+#: Messages whose track the bot remembers (``EarwormBot.result_tracks``; the likes cog's
+#: reacted-to messages).
 RESULTS_REMEMBERED = 10_000
 #: How often the connected bot touches ``settings.heartbeat_path`` (``earworm run --health``).
 HEARTBEAT_INTERVAL_S = 30.0
@@ -160,7 +161,7 @@ def user_message_for(error: BaseException) -> tuple[str, bool]:
         error = error.__cause__
     if isinstance(error, EarwormError):
         return (str(error) or "I couldn't do that."), False
-    storage_problem = _storage_problem(error)
+    storage_problem = storage_problem_message(error)
     if storage_problem is not None:  # a full disk, a damaged database: the admin must act
         return storage_problem, True
     if isinstance(error, app_commands.CommandOnCooldown):
@@ -187,10 +188,6 @@ def user_message_for(error: BaseException) -> tuple[str, bool]:
         # Discord's command list and ours differ (a deploy in progress, or a failed sync).
         return "That command isn't available any more; try again in a minute.", False
     return UNEXPECTED_ERROR_MESSAGE, True
-
-
-def _storage_problem(error: BaseException) -> str | None:
-    return storage_problem_message(error)
 
 
 def _perm_list(perms: list[str]) -> str:
@@ -267,7 +264,7 @@ class EarwormBot(commands.Bot):
         self.services = services
         #: Result message id -> the track it shows, newest last (bounded): a ❤️ on a result
         #: needs no message fetch. After a restart the message's buttons say the same.
-        self.result_tracks: OrderedDict[int, int] = OrderedDict()
+        self.result_tracks: CappedDict[int, int] = CappedDict(RESULTS_REMEMBERED)
         #: Synced app commands by name (filled in ``setup_hook``): used for command mentions.
         self.app_command_ids: dict[str, int] = {}
         self._services_closed = False
@@ -307,8 +304,6 @@ class EarwormBot(commands.Bot):
 
     def remember_result(self, message_id: int, track_id: int) -> None:
         self.result_tracks[message_id] = track_id
-        while len(self.result_tracks) > RESULTS_REMEMBERED:
-            self.result_tracks.popitem(last=False)
 
     def command_mention(self, qualified_name: str) -> str:
         """``</party start:123>`` (clickable in Discord) when synced, else ``/party start``."""
@@ -331,7 +326,7 @@ class EarwormBot(commands.Bot):
         message, unexpected = user_message_for(error)
         original = error.original if isinstance(error, app_commands.CommandInvokeError) else error
         name = interaction.command.qualified_name if interaction.command else None
-        if unexpected and _storage_problem(original) is not None:
+        if unexpected and storage_problem_message(original) is not None:
             # The operator's one line says what is wrong and what to do; details at debug.
             log.error("%s %s failed: %s", source, name or "-", original)
             log.debug("storage failure", exc_info=(type(original), original, original.__traceback__))

@@ -19,14 +19,15 @@ from typing import TYPE_CHECKING
 
 import discord
 
+from bot.discord.embed_colours import HEART_COLOUR, OTHER_COLOUR
 from bot.discord.markdown import clip, link_target, masked_link, safe_text
-from bot.present.colours import OTHER_COLOR, genre_color
+from bot.discord.playlist_embeds import genre_colour, track_facts
+from bot.present.colours import OTHER_LABEL
 from bot.present.format import (
     TAG_GROUPS,
     TAG_MAX,
     TAG_MIN,
     bar,
-    chart_genres,
     coverage_text,
     display_name,
     format_duration,
@@ -34,6 +35,7 @@ from bot.present.format import (
     format_mood,
     format_share,
     format_tempo,
+    genre_shares,
     top_items,
 )
 from bot.service.errors import not_music_message
@@ -77,19 +79,16 @@ def _bar(share: float, width: int = BAR_WIDTH) -> str:
 
 def genre_lines(analysis: Analysis, n: int = BAR_GENRES) -> list[str]:
     """``"`████████▌   ` **jazz** 80%"`` per leading genre, then the rest as "other"."""
-    shown = chart_genres(analysis, max_genres=n)
-    rows = [(display_name(g), analysis.genres[g]) for g in shown]
-    rest = max(0.0, 1.0 - sum(share for _, share in rows))
-    lines = [f"`{_bar(share)}` **{name}** {format_share(share)}" for name, share in rows]
-    if rest >= 0.005:
-        lines.append(f"`{_bar(rest)}` other {format_share(rest)}")
+    lines = []
+    for g, share in genre_shares(analysis, max_genres=n):
+        name = OTHER_LABEL if g == OTHER_LABEL else f"**{display_name(g)}**"  # "other": not bold
+        lines.append(f"`{_bar(share)}` {name} {format_share(share)}")
     return lines
 
 
 def _colour(analysis: Analysis) -> discord.Colour:
     top = analysis.top_genre
-    hex_colour = genre_color(top) if top else OTHER_COLOR
-    return discord.Colour(int(hex_colour.lstrip("#"), 16))
+    return genre_colour(top) if top else OTHER_COLOUR
 
 
 def _footer(model_version: str, track_id: int | None) -> str:
@@ -154,7 +153,7 @@ def not_music_embed(
     embed = discord.Embed(
         title=safe_text(title if title is not None else analysis.title, TITLE_MAX),
         url=link_target(url),
-        colour=discord.Colour(int(OTHER_COLOR.lstrip("#"), 16)),
+        colour=OTHER_COLOUR,
         description=(
             f"{not_music_message(analysis.not_music_reason)} I didn't add it to this server's "
             f"catalog.\nMusic confidence: {analysis.music_confidence:.2f}"
@@ -170,7 +169,7 @@ def similar_embed(
     """The "More like this" list: the nearest tracks, each with its link, top genre and similarity."""
     embed = discord.Embed(
         title=clip(f"More like {safe_text(title, 200)}", TITLE_MAX),
-        colour=colour or discord.Colour(int(OTHER_COLOR.lstrip("#"), 16)),
+        colour=colour or OTHER_COLOUR,
     )
     if not hits:
         embed.description = (
@@ -180,10 +179,9 @@ def similar_embed(
         return embed
     lines = []
     for i, (track, score) in enumerate(hits, 1):
-        genre = f" · {display_name(track.top_genre)}" if track.top_genre else ""
         lines.append(
             f"{i}. {track_link(track.title, track.source_url)} "
-            f"({format_duration(track.duration_s)}{genre} · {round(max(0.0, score) * 100)}% alike)"
+            f"({track_facts(track)} · {round(max(0.0, score) * 100)}% alike)"
         )
     embed.description = clip("\n".join(lines), DESCRIPTION_MAX)
     return embed
@@ -193,7 +191,7 @@ def likes_embed(
     tracks: Sequence[TrackRecord], *, page: int, pages: int, total: int, start: int
 ) -> discord.Embed:
     """One page of a user's likes, numbered from ``start + 1``."""
-    embed = discord.Embed(title="Your ❤️ likes", colour=discord.Colour(0xE0245E))
+    embed = discord.Embed(title="Your ❤️ likes", colour=HEART_COLOUR)
     if not tracks:
         embed.description = (
             "No likes yet. React ❤️ to a message with music, or press ❤️ Like under an analysis."
@@ -201,11 +199,7 @@ def likes_embed(
         return embed
     lines = []
     for i, track in enumerate(tracks, start + 1):
-        genre = f" · {display_name(track.top_genre)}" if track.top_genre else ""
-        lines.append(
-            f"{i}. {track_link(track.title, track.source_url)} "
-            f"({format_duration(track.duration_s)}{genre})"
-        )
+        lines.append(f"{i}. {track_link(track.title, track.source_url)} ({track_facts(track)})")
     embed.description = clip("\n".join(lines), DESCRIPTION_MAX)
     embed.set_footer(text=f"Page {page + 1} of {pages} · {total} liked")
     return embed

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 import discord
 
+from bot.discord.embed_colours import HEART_COLOUR, OTHER_COLOUR
 from bot.discord.markdown import clip, masked_link, safe_text
 from bot.present.colours import genre_color
 from bot.present.format import display_name, format_duration
@@ -41,8 +42,8 @@ TITLE_CHARS = 90  # a track title is cut to this many characters
 REASON_CHARS = 220  # a pick's reason line is cut to this many characters
 NAME_CHARS = 40  # display names
 
-EMBED_COLOUR = discord.Colour(0xE0245E)  # the ❤️ red, as in /help
-ENDED_COLOUR = discord.Colour(0x80848E)
+EMBED_COLOUR = HEART_COLOUR  # as in /help
+ENDED_COLOUR = OTHER_COLOUR  # an ended party, an import with failures: grey
 PARTY_MEMBERS_SHOWN = 40  # mentions on the party message (~22 characters each)
 
 
@@ -58,6 +59,7 @@ def track_link(track: TrackRecord | None, track_id: int) -> str:
 
 
 def track_facts(track: TrackRecord | None) -> str:
+    """``"3:25 · jazz"``: the length, then the top genre when there is one."""
     if track is None:
         return ""
     parts = [format_duration(track.duration_s)]
@@ -76,7 +78,7 @@ def pick_block(i: int, track: TrackRecord | None, track_id: int, reason_line: st
 def genre_colour(genre: str | None) -> discord.Colour:
     if not genre:
         return EMBED_COLOUR
-    return discord.Colour(int(genre_color(genre).lstrip("#"), 16))
+    return discord.Colour.from_str(genre_color(genre))
 
 
 def dominant_genre(tracks: Iterable[TrackRecord | None]) -> str | None:

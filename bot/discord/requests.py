@@ -95,10 +95,6 @@ class AudioRequest:
     shared_by: int | None
     attachment: discord.Attachment | None = None
 
-    @property
-    def size(self) -> int | None:
-        return self.attachment.size if self.attachment is not None else None
-
     def check_size(self, max_bytes: int) -> None:
         """Raise :class:`AttachmentTooLarge` if the declared size is over ``max_bytes``."""
         if self.attachment is not None and self.attachment.size > max_bytes:

@@ -18,7 +18,6 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from bot.present.colours import (
-    OTHER_COLOR,
     OTHER_LABEL,
     SILENCE_COLOR,
     SILENCE_LABEL,
@@ -35,6 +34,7 @@ from bot.present.format import (
     format_mood,
     format_share,
     format_tempo,
+    genre_shares,
     segment_runs,
     segment_seconds,
 )
@@ -91,7 +91,8 @@ def genre_timeline_png(
     }
 
     shown = chart_genres(analysis)
-    colors = [genre_color(g) for g in shown] + [OTHER_COLOR, SILENCE_COLOR]
+    # The layers, bottom up: the shown genres, "other", silence.
+    colors = [genre_color(g) for g in (*shown, OTHER_LABEL, SILENCE_LABEL)]
     runs = segment_runs(analysis.timeline)
     cov = analysis.coverage
     seg_s = segment_seconds(analysis)
@@ -261,9 +262,7 @@ def genre_timeline_png(
         **text_kw,
     )
 
-    other_share = max(0.0, 1.0 - sum(analysis.genres.get(g, 0.0) for g in shown))
-    entries = [(g, analysis.genres.get(g, 0.0)) for g in shown]
-    entries += [(OTHER_LABEL, other_share)] if other_share >= 0.005 else []
+    entries = genre_shares(analysis)  # the shown genres, then "other"
     silent_s = sum(seg.end_s - seg.start_s for seg in analysis.timeline if seg.silent)
     # The legend, drawn by hand (a matplotlib Legend costs more than the rest of the chart).
     lx = left + ax_w + 16 * scale

@@ -30,9 +30,11 @@ SILENCE_COLOR = "#2B2D31"  # silent stretches: darker than the card's grid, neve
 SILENCE_LABEL = "silence"
 
 
-
 def genre_color(genre: str) -> str:
-    """The fixed ``#RRGGBB`` colour of a genre (grey for "other" and unknown names)."""
+    """The fixed ``#RRGGBB`` colour of a genre (grey for "other" and unknown names; dark for
+    :data:`SILENCE_LABEL`, which charts and strips draw next to the genres)."""
+    if genre == SILENCE_LABEL:
+        return SILENCE_COLOR
     return GENRE_COLORS.get(genre, OTHER_COLOR)
 
 

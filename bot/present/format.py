@@ -1,6 +1,6 @@
 """Formatting shared by both front ends (the terminal and Discord) and the chart: durations,
-shares, tempo, key, mood, titles, genre names, which genres a view names, and the one-line
-summary of an analysis.
+shares, tempo, key, mood, titles, genre names, which genres a view names (and with what
+shares), and the one-line summary of an analysis.
 
 Imports stay light (no numpy, no matplotlib): the CLI imports this module on every start.
 """
@@ -12,6 +12,7 @@ import unicodedata
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
+from bot.present.colours import OTHER_LABEL
 from inference.genres import display_name
 from inference.keys import make_key
 
@@ -31,6 +32,7 @@ __all__ = [
     "format_ms",
     "format_share",
     "format_tempo",
+    "genre_shares",
     "not_music_label",
     "segment_runs",
     "segment_seconds",
@@ -128,6 +130,17 @@ def chart_genres(analysis: Analysis, max_genres: int = CHART_MAX_GENRES) -> list
         if i == 0 or share >= NOTABLE_SHARE or g in leads or peak.get(g, 0.0) >= NOTABLE_PEAK
     ]  # fmt: skip
     return chosen[:max_genres]
+
+
+def genre_shares(
+    analysis: Analysis, max_genres: int = CHART_MAX_GENRES
+) -> list[tuple[str, float]]:
+    """``(genre, whole-track share)`` for each of :func:`chart_genres`, then
+    ``(OTHER_LABEL, the rest)`` when the rest would show as at least 1%: the rows of the bars
+    and of the chart's legend."""
+    rows = [(g, analysis.genres[g]) for g in chart_genres(analysis, max_genres)]
+    rest = max(0.0, 1.0 - sum(share for _, share in rows))
+    return rows + [(OTHER_LABEL, rest)] if rest >= 0.005 else rows
 
 
 def segment_runs(timeline: list[Segment], gap_s: float = GAP_S) -> list[list[Segment]]:

@@ -9,12 +9,12 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.discord.embed_colours import HEART_COLOUR
+
 if TYPE_CHECKING:
     from bot.discord.app import EarwormBot
 
 log = logging.getLogger(__name__)
-
-EMBED_COLOUR = discord.Colour(0xE0245E)  # the ❤️ red
 
 # (field title, text); ``{name}`` placeholders become clickable command mentions once synced.
 SECTIONS: list[tuple[str, str]] = [
@@ -71,7 +71,7 @@ def build_help_embed(bot: EarwormBot) -> discord.Embed:
             "Drop an audio file or a link and Earworm tells you what it sounds like, then finds "
             "tracks that sound alike among everything this server has shared."
         ),
-        colour=EMBED_COLOUR,
+        colour=HEART_COLOUR,
     )
     for title, text in SECTIONS:
         embed.add_field(name=title, value=text.format(**mentions), inline=False)

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import OrderedDict
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
@@ -29,7 +28,8 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.discord.app import EarwormBot, EarwormView, set_request_id
+from bot.discord.app import RESULTS_REMEMBERED, EarwormBot, EarwormView, set_request_id
+from bot.discord.capped import CappedDict
 from bot.discord.embeds import likes_embed
 from bot.discord.replies import services_of
 from bot.discord.requests import from_message
@@ -132,7 +132,7 @@ class Likes(commands.Cog):
         self.bot = bot
         self._locks: dict[tuple[int, int], tuple[asyncio.Lock, int]] = {}
         #: User message id -> the track its ❤️ liked (so un-❤️ finds it without a lookup).
-        self._message_tracks: OrderedDict[int, int] = OrderedDict()
+        self._message_tracks: CappedDict[int, int] = CappedDict(RESULTS_REMEMBERED)
 
     # -- /likes
 
@@ -235,7 +235,7 @@ class Likes(commands.Cog):
             return target, await service.unlike(guild, user, target)
         if add:  # credited to the poster, liked for the one who reacted
             track, changed = await service.like_source(guild, user, target, requester=user)
-            self._remember(payload.message_id, track.id)
+            self._message_tracks[payload.message_id] = track.id
             return track.id, changed
         found = await service.unlike_source(guild, user, target)
         return (found[0].id, found[1]) if found is not None else (None, False)
@@ -259,11 +259,6 @@ class Likes(commands.Cog):
         if request is None:
             return None
         return request.source(self.bot.settings.max_attachment_bytes)
-
-    def _remember(self, message_id: int, track_id: int) -> None:
-        self._message_tracks[message_id] = track_id
-        while len(self._message_tracks) > 10_000:
-            self._message_tracks.popitem(last=False)
 
     async def _warn(self, payload: discord.RawReactionActionEvent) -> None:
         """Mark the message with ⚠️ (quietly: no message, nobody pinged)."""

@@ -20,13 +20,13 @@ import asyncio
 import logging
 import re
 import time
-from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.discord.capped import CappedDict
 from bot.discord.playlist_embeds import jump_url, party_embed, party_playlist_messages
 from bot.discord.replies import guarded, services_of
 from bot.service.errors import (
@@ -114,7 +114,8 @@ class Party(commands.Cog):
     def __init__(self, bot: EarwormBot) -> None:
         self.bot = bot
         self._locks: dict[int, asyncio.Lock] = {}
-        self._names: OrderedDict[tuple[int, int], str] = OrderedDict()
+        #: (guild, user) -> display name, least recently used first.
+        self._names: CappedDict[tuple[int, int], str] = CappedDict(NAME_CACHE_SIZE)
         self._cooldowns: dict[int, app_commands.Cooldown] = {}
 
     async def cog_load(self) -> None:
@@ -146,9 +147,7 @@ class Party(commands.Cog):
             return
         key = (interaction.guild_id, interaction.user.id)
         self._names[key] = interaction.user.display_name
-        self._names.move_to_end(key)
-        while len(self._names) > NAME_CACHE_SIZE:
-            self._names.popitem(last=False)
+        self._names.move_to_end(key)  # least recently used goes first
 
     @commands.Cog.listener()
     async def on_earworm_user_forgotten(self, user_id: int) -> None:
