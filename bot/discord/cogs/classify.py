@@ -132,25 +132,26 @@ class Classify(commands.Cog):
             return message.jump_url  # the source of a file given straight to /classify
 
         try:
-            try:
-                stored = await service.ingest(
-                    interaction.guild_id,
-                    request.source(max_bytes),
-                    requester=interaction.user.id,
-                    progress=lambda event: progress.show(*stage_line(event)),
-                    ready=ready,
-                )
-            finally:  # however it ended, before any reply: no progress edit may land after it
-                await progress.close()
+            stored = await service.ingest(
+                interaction.guild_id,
+                request.source(max_bytes),
+                requester=interaction.user.id,
+                progress=lambda event: progress.show(*stage_line(event)),
+                ready=ready,
+            )
+            await progress.close()
             await self._send_result(interaction, stored, request)
         except NotMusicError as exc:
+            await progress.close()
             await self._not_music(interaction, exc, request)
         except EarwormError as exc:
+            await progress.close()
             if not interaction.response.is_done():
                 raise  # refused before the defer: the error handler answers
             await self._drop_progress(interaction)
             raise AnalysisFailed(failure_text(exc)) from exc
         except BaseException:
+            await progress.close()
             if interaction.response.is_done():
                 await self._drop_progress(interaction)
             raise
