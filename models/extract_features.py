@@ -52,10 +52,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--limit", type=int, default=None, help="only the first N rows (tests)")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--shard", default="1/1", help="K/N: only every N-th clip from the K-th (parallel runs)")
     args = ap.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     with open(args.labels, newline="") as fh:
         files = [r["file"] for r in csv.DictReader(fh)][: args.limit]
+    k, n = (int(v) for v in args.shard.split("/"))
+    files = files[k - 1 :: n]
     models = ModelSet(threads=args.threads)
     t0, done, failed = time.perf_counter(), 0, 0
     for i, rel in enumerate(files):
