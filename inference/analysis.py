@@ -25,7 +25,14 @@ import numpy as np
 from inference import genres, musicness
 from inference.audio import AudioLimits, decode
 from inference.describe import DESCRIPTORS_VERSION, describe
-from inference.features import PATCH_S, RATE_32K, patch_features, to_16k
+from inference.features import (
+    MODEL_GAIN_DB,
+    MODEL_LOUDNESS_DB,
+    PATCH_S,
+    RATE_32K,
+    patch_features,
+    to_16k,
+)
 from inference.frontend import SAMPLE_RATE
 from inference.frontend_audioset import MEL_BASIS_FILE
 from inference.genres import GENRES, GenreModel
@@ -59,6 +66,7 @@ _NUMERIC_CONSTANTS = (
     musicness.SILENT_PATCH_DB, musicness.QUIET_BELOW_DB, musicness.MUSIC_MAX, musicness.SPEECH_MIN,
     musicness.SPEECH_MIN_PATCHES, musicness.NOISE_MIN, musicness.MUSIC_CLASSES, musicness.SPEECH_CLASSES,
     musicness.NOISE_CLASSES, genres.PUNK_MAX_PART, genres.PUNK_FROM, PATCH_S, DESCRIPTORS_VERSION,
+    MODEL_LOUDNESS_DB, MODEL_GAIN_DB,
 )  # fmt: skip
 SEGMENT_MIN_SHARE = 0.005  # timeline entries below this are dropped (keeps the JSON readable)
 
@@ -76,7 +84,7 @@ class AnalysisOptions:
 def model_version(models_dir: Path = MODELS_DIR) -> str:
     """A short content hash of every file that shapes the numbers, and of the constants in code
     that do (the silence gate, the music-or-not thresholds, the punk split, the patch size, the
-    descriptors' version)."""
+    loudness the models hear, the descriptors' version)."""
     digest = hashlib.sha256()
     for name in VERSIONED_FILES:
         digest.update((models_dir / name).read_bytes())

@@ -6,9 +6,10 @@ the AudioSet model sees the same stretch as 299 frames of its own front end. Pat
 silence gate marks (``gate``: the analysis passes one built on ``inference.musicness.voting_patches``)
 are not run through the models: they do not vote, and skipping them makes leading silence cheap.
 
-The models hear every track at the same loudness (:func:`model_gain`): both were level-sensitive
-(a x1.4 gain moved a jazz clip's jazz share from 0.75 to 0.49), so a quiet master or a normalising
-upload read as another genre. Levels, the silence gate and the descriptors see the audio as it is.
+The models hear every track at the same loudness (:func:`model_gain`): both are level-sensitive
+(turned down 12 dB, the jazz fixture read electronic 28 % / classical 26 %, against electronic 48 %
+as it is), so a quiet master or a normalising upload read as other music. Patch levels, the
+silence gate and the descriptors see the audio as it is (tests/bench/bench_loudness.py).
 
 ``models/extract_features.py`` calls :func:`patch_features` on every training clip, so the heads
 are trained on exactly what the runtime computes.

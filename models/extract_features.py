@@ -1,13 +1,14 @@
 """Per-patch features of every clip in a labelled folder, computed by the RUNTIME code.
 
     .venv/bin/python models/extract_features.py --root ../shared/data/train \
-        --labels ../shared/data/train/labels.csv --out /work/cache/issue7b/train
+        --labels ../shared/data/train/labels.csv --out /tmp/earworm-features/train
 
 Each clip is decoded, cut into patches and run through both models exactly as
 ``inference.analysis`` does (``inference.features.patch_features``), with every patch run (the
 silence gate is applied later, by the training script, with the runtime's own function). One
 ``.npz`` per clip under ``--out`` (named by the sha1 of its relative path), so an interrupted run
-resumes where it stopped. One process, one thread per model: the machine is shared.
+resumes where it stopped. One thread per model; ``--shard 1/2`` and ``--shard 2/2`` in two
+processes share the clips (the 1,836 training clips took 11 minutes so on 2 cores).
 """
 
 from __future__ import annotations

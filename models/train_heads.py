@@ -2,8 +2,8 @@
 
     pip install -e '.[train]'
     .venv/bin/python models/train_heads.py --data ../shared/data/train \
-        --cache /work/cache/norm/train --out models --report models/heads_report.json \
-        [--devset ../shared/data/devset --devset-cache /work/cache/norm/devset]
+        --cache /tmp/earworm-features/train --out models --report models/heads_report.json \
+        [--devset ../shared/data/devset --devset-cache /tmp/earworm-features/devset]
 
 1. Features: each clip's per-patch outputs of both models, computed by the runtime code
    (``models/extract_features.py``, cached under ``--cache``, resumable). The runtime's silence gate
