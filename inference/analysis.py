@@ -25,11 +25,18 @@ import numpy as np
 from inference import genres, musicness
 from inference.audio import AudioLimits, decode
 from inference.describe import DESCRIPTORS_VERSION, describe
-from inference.features import PATCH_S, RATE_32K, patch_features, to_16k
+from inference.features import (
+    MODEL_GAIN_DB,
+    MODEL_LOUDNESS_DB,
+    PATCH_S,
+    RATE_32K,
+    patch_features,
+    to_16k,
+)
 from inference.frontend import SAMPLE_RATE
 from inference.frontend_audioset import MEL_BASIS_FILE
 from inference.genres import GENRES, GenreModel
-from inference.heads import Classifier, NeighbourVote, Projection, feature_matrix
+from inference.heads import Classifier, MoodModel, NeighbourVote, Projection, feature_matrix
 from inference.models import (
     AUDIOSET_FILE,
     AUDIOSET_LABELS_FILE,
@@ -49,15 +56,17 @@ GENRE_HEAD_FILE = "genre_head.npz"
 MOOD_HEAD_FILE = "mood_head.npz"
 EMBEDDING_HEAD_FILE = "embedding_head.npz"
 GENRE_NEIGHBOURS_FILE = "genre_neighbours.npz"
+MOOD_NEIGHBOURS_FILE = "mood_neighbours.npz"
 # Every file that shapes the numbers: a change to any of them is a new model version.
 VERSIONED_FILES = (
     ENCODER_FILE, MSD_HEAD_FILE, MTT_HEAD_FILE, AUDIOSET_FILE, MEL_BASIS_FILE, AUDIOSET_LABELS_FILE,
-    GENRE_HEAD_FILE, GENRE_NEIGHBOURS_FILE, MOOD_HEAD_FILE, EMBEDDING_HEAD_FILE,
+    GENRE_HEAD_FILE, GENRE_NEIGHBOURS_FILE, MOOD_HEAD_FILE, MOOD_NEIGHBOURS_FILE, EMBEDDING_HEAD_FILE,
 )  # fmt: skip
 _NUMERIC_CONSTANTS = (
     musicness.SILENT_PATCH_DB, musicness.QUIET_BELOW_DB, musicness.MUSIC_MAX, musicness.SPEECH_MIN,
     musicness.SPEECH_MIN_PATCHES, musicness.NOISE_MIN, musicness.MUSIC_CLASSES, musicness.SPEECH_CLASSES,
     musicness.NOISE_CLASSES, genres.PUNK_MAX_PART, genres.PUNK_FROM, PATCH_S, DESCRIPTORS_VERSION,
+    MODEL_LOUDNESS_DB, MODEL_GAIN_DB,
 )  # fmt: skip
 SEGMENT_MIN_SHARE = 0.005  # timeline entries below this are dropped (keeps the JSON readable)
 
@@ -75,7 +84,7 @@ class AnalysisOptions:
 def model_version(models_dir: Path = MODELS_DIR) -> str:
     """A short content hash of every file that shapes the numbers, and of the constants in code
     that do (the silence gate, the music-or-not thresholds, the punk split, the patch size, the
-    descriptors' version)."""
+    loudness the models hear, the descriptors' version)."""
     digest = hashlib.sha256()
     for name in VERSIONED_FILES:
         digest.update((models_dir / name).read_bytes())
@@ -107,21 +116,17 @@ def analysis_windows(n_samples: int, opts: AnalysisOptions) -> list[tuple[int, i
 @dataclass(frozen=True)
 class Heads:
     genre: GenreModel
-    mood: Classifier
-    mood_per_patch: bool
+    mood: MoodModel
     embedding: Projection
     music: MusicDetector
 
     @classmethod
     def load(cls, models_dir: Path, audioset_labels: list[str]) -> Heads:
-        with np.load(models_dir / MOOD_HEAD_FILE) as z:
-            per_patch = bool(z["per_patch"]) if "per_patch" in z.files else True
         return cls(
             genre=GenreModel(
                 Classifier.load(models_dir / GENRE_HEAD_FILE), audioset_labels, NeighbourVote.load(models_dir / GENRE_NEIGHBOURS_FILE)
             ),
-            mood=Classifier.load(models_dir / MOOD_HEAD_FILE),
-            mood_per_patch=per_patch,
+            mood=MoodModel.load(models_dir / MOOD_HEAD_FILE, models_dir / MOOD_NEIGHBOURS_FILE),
             embedding=Projection.load(models_dir / EMBEDDING_HEAD_FILE),
             music=MusicDetector(audioset_labels),
         )
@@ -185,7 +190,7 @@ class Analyzer:
         # The shipped vote reads the head's own blocks: reuse the matrix rather than build it twice.
         x_vote = x_genre if genre.vote_blocks == genre.head.blocks else feature_matrix(feats, genre.vote_blocks, genre_rows)
         track_shares = genre.track_shares(patch_shares, x_vote)
-        mood = self._mood(feature_matrix(feats, heads.mood.blocks, genre_rows)) if is_music else np.zeros(len(MOODS))
+        mood = heads.mood.probs(feature_matrix(feats, heads.mood.head.blocks, genre_rows)) if is_music else np.zeros(len(MOODS))
         embedding = heads.embedding.embed(feature_matrix(feats, heads.embedding.blocks, used))
         tags = group_tags(feats.msd[used].mean(0), feats.mtt[used].mean(0), self.models.msd_labels, self.models.mtt_labels)
         timings["heads"] = _ms(t)
@@ -218,13 +223,6 @@ class Analyzer:
             music_confidence=verdict.confidence,
             timings_ms=timings,
         )
-
-
-    def _mood(self, x: np.ndarray) -> np.ndarray:
-        """[N, D] voting patches -> [4] quadrant shares (per patch then averaged, or of the mean)."""
-        if self.heads.mood_per_patch:
-            return self.heads.mood.probs(x).mean(0)
-        return self.heads.mood.probs(x.mean(0, keepdims=True))[0]
 
 
 def _skip_silent(level_db: np.ndarray) -> np.ndarray:

@@ -6,6 +6,11 @@ the AudioSet model sees the same stretch as 299 frames of its own front end. Pat
 silence gate marks (``gate``: the analysis passes one built on ``inference.musicness.voting_patches``)
 are not run through the models: they do not vote, and skipping them makes leading silence cheap.
 
+The models hear every track at the same loudness (:func:`model_gain`): both are level-sensitive
+(turned down 12 dB, the jazz fixture read electronic 28 % / classical 26 %, against electronic 48 %
+as it is), so a quiet master or a normalising upload read as other music. Patch levels, the
+silence gate and the descriptors see the audio as it is (tests/bench/bench_loudness.py).
+
 ``models/extract_features.py`` calls :func:`patch_features` on every training clip, so the heads
 are trained on exactly what the runtime computes.
 """
@@ -30,12 +35,16 @@ from inference.frontend import (
     to_patches,
 )
 from inference.models import ModelSet
+from inference.musicness import voting_patches
 
 RATE_32K = fa.SAMPLE_RATE
 PATCH_SAMPLES = PATCH_FRAMES * HOP  # at 16 kHz
 PATCH_S = PATCH_SAMPLES / SAMPLE_RATE  # 2.992 s
 AUDIOSET_PATCH_FRAMES = 299  # 2.99 s of the 100 frames/s AudioSet front end
 LEVEL_FLOOR_DB = -120.0
+# The loudness the models hear: the median of the training clips' loudness (models/MODEL_CARD.md).
+MODEL_LOUDNESS_DB = -16.0
+MODEL_GAIN_DB = (-20.0, 40.0)  # the most a track is turned down or up
 
 
 @dataclass(frozen=True)
@@ -80,6 +89,27 @@ def patch_levels_db(x16: np.ndarray, n_patches: int) -> np.ndarray:
     return np.maximum(20 * np.log10(np.maximum(rms, 1e-12)), LEVEL_FLOOR_DB)
 
 
+def loudness_db(level_db: np.ndarray) -> float | None:
+    """The track's loudness: the RMS level of its voting patches (None when all are silent)."""
+    vote = voting_patches(level_db)
+    if not vote.any():
+        return None
+    return float(10 * np.log10(np.mean(10 ** (np.asarray(level_db, np.float64)[vote] / 10))))
+
+
+def model_gain(level_db: np.ndarray) -> float:
+    """The amplitude factor that brings the track to ``MODEL_LOUDNESS_DB`` (1 for silence)."""
+    loud = loudness_db(level_db)
+    if loud is None:
+        return 1.0
+    return float(10 ** (np.clip(MODEL_LOUDNESS_DB - loud, *MODEL_GAIN_DB) / 20))
+
+
+def _patch_count(n_samples: int) -> int:
+    """How many musicnn patches a window of ``n_samples`` gives (centred frames: 1 + n // HOP)."""
+    return max(1, (1 + n_samples // HOP) // PATCH_FRAMES)
+
+
 def _musicnn_patches(logmel: np.ndarray) -> np.ndarray:
     """Non-overlapping patches; a clip shorter than one patch is repeat-padded (as in training)."""
     if logmel.shape[0] >= PATCH_FRAMES:
@@ -117,21 +147,26 @@ def patch_features(
     """
     timings: dict[str, float] = {}
     t = time.perf_counter()
-    powers, x16_parts, m16, m32, starts, levels = [], [], [], [], [], []
+    levels = []
+    for start, end in windows:
+        x16 = samples_16k[start:end]
+        levels.append(patch_levels_db(x16, _patch_count(x16.size)))
+    level_db = np.concatenate(levels)
+    gain = np.float32(model_gain(level_db))
+    powers, x16_parts, m16, m32, starts = [], [], [], [], []
     for start, end in windows:
         x16 = samples_16k[start:end]
         power = stft_power(x16)
-        patches16 = _musicnn_patches(log_compress(mel_from_power(power)))
+        # power scales with the square of the gain: the same as turning the samples up.
+        patches16 = _musicnn_patches(log_compress(mel_from_power(power) * (gain * gain)))
         n = len(patches16)
-        mel32 = fa.log_mel(samples_32k[2 * start : 2 * end], models.models_dir)
+        mel32 = fa.log_mel(samples_32k[2 * start : 2 * end] * gain, models.models_dir)
         powers.append(power)
         x16_parts.append(x16)
         m16.append(patches16)
         m32 += _audioset_patches(mel32, n)
         starts += [start / SAMPLE_RATE + i * PATCH_S for i in range(n)]
-        levels.append(patch_levels_db(x16, n))
     patches16 = np.concatenate(m16)
-    level_db = np.concatenate(levels)
     timings["frontend"] = _ms(t)
 
     ran = np.ones(len(patches16), bool) if gate is None else ~gate(level_db)

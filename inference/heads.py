@@ -8,8 +8,9 @@ applied with a few matrix products. See models/MODEL_CARD.md for how each was ch
 - :class:`Classifier`: standardise, optional ReLU hidden layer, linear layer, softmax at a
   temperature fitted on held-out folds (so shares are calibrated, not 0.99 / 0.01).
 - :class:`Projection`: standardise the track's mean feature vector, project, L2-normalise.
-- :class:`NeighbourVote`: the genres of the training clips nearest to the track, in a whitened
-  space of their mean feature vectors (a track-level second opinion next to the per-patch head).
+- :class:`NeighbourVote`: the labels of the training clips nearest to the track, in a whitened
+  space of their mean feature vectors (a track-level second opinion next to a head).
+- :class:`MoodModel`: the mood head, blended with its neighbour vote.
 """
 
 from __future__ import annotations
@@ -140,7 +141,7 @@ class Projection:
 
 @dataclass(frozen=True)
 class NeighbourVote:
-    """Track-level genre evidence: the labels of the ``k`` training clips nearest to the track,
+    """Track-level evidence (genre or mood): the labels of the ``k`` training clips nearest to the track,
     each weighted by its cosine similarity, in the whitened principal space ``space`` of their mean
     feature vectors. ``refs`` are those clips' projected unit vectors (derived numbers, no audio)."""
 
@@ -173,3 +174,34 @@ class NeighbourVote:
         with np.load(path) as z:
             space = Projection(_strs(z["blocks"]), z["mean"], z["scale"], z["matrix"])
             return cls(space, z["refs"], z["labels"].astype(np.intp), _strs(z["classes"]), int(z["k"]), float(z["weight"]))
+
+
+@dataclass(frozen=True)
+class MoodModel:
+    """A track's mood quadrant shares: the head (per patch then averaged, or on the patches' mean),
+    blended with the vote of the nearest training clips when there is one (models/MODEL_CARD.md)."""
+
+    head: Classifier
+    per_patch: bool
+    neighbours: NeighbourVote | None = None
+
+    def __post_init__(self) -> None:
+        vote = self.neighbours
+        if vote is not None and (vote.classes != self.head.classes or vote.space.blocks != self.head.blocks):
+            raise ValueError("the mood vote must read the head's blocks and give the head's classes")
+
+    def probs(self, x: np.ndarray) -> np.ndarray:
+        """[N, D] voting patches (the head's blocks) -> [C] shares summing to 1 (zeros with none)."""
+        if not len(x):
+            return np.zeros(len(self.head.classes), np.float32)
+        p = self.head.probs(x).mean(0) if self.per_patch else self.head.probs(x.mean(0, keepdims=True))[0]
+        if self.neighbours is None:
+            return p
+        return (1.0 - self.neighbours.weight) * p + self.neighbours.weight * self.neighbours.probs(x)
+
+    @classmethod
+    def load(cls, head_path: Path, neighbours_path: Path | None = None) -> MoodModel:
+        with np.load(head_path) as z:
+            per_patch = bool(z["per_patch"]) if "per_patch" in z.files else True
+        vote = NeighbourVote.load(neighbours_path) if neighbours_path is not None else None
+        return cls(Classifier.load(head_path), per_patch, vote)

@@ -48,7 +48,7 @@ def main() -> None:
         "### Genre candidates (single-label clips, group folds)", candidates(g, ("accuracy_without_excerpts",)),
         "### Genre per class", per_class(g, "baseline: LR on clip-mean embeddings"),
         "### Genre confusion (chosen)", confusion(g),
-        "### Mood candidates", candidates(m),
+        "### Mood candidates", candidates(m, ("nested_accuracy",)),
         "### Mood per quadrant", per_class(m, "baseline: LR on clip-mean embeddings"),
         "### Mood confusion (chosen)", confusion(m),
         "### Embedding (P@k of genre labels)",

@@ -1,13 +1,14 @@
 """Per-patch features of every clip in a labelled folder, computed by the RUNTIME code.
 
     .venv/bin/python models/extract_features.py --root ../shared/data/train \
-        --labels ../shared/data/train/labels.csv --out /work/cache/issue7b/train
+        --labels ../shared/data/train/labels.csv --out /tmp/earworm-features/train
 
 Each clip is decoded, cut into patches and run through both models exactly as
 ``inference.analysis`` does (``inference.features.patch_features``), with every patch run (the
 silence gate is applied later, by the training script, with the runtime's own function). One
 ``.npz`` per clip under ``--out`` (named by the sha1 of its relative path), so an interrupted run
-resumes where it stopped. One process, one thread per model: the machine is shared.
+resumes where it stopped. One thread per model; ``--shard 1/2`` and ``--shard 2/2`` in two
+processes share the clips (the 1,836 training clips took 11 minutes so on 2 cores).
 """
 
 from __future__ import annotations
@@ -52,10 +53,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--limit", type=int, default=None, help="only the first N rows (tests)")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--shard", default="1/1", help="K/N: only every N-th clip from the K-th (parallel runs)")
     args = ap.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     with open(args.labels, newline="") as fh:
         files = [r["file"] for r in csv.DictReader(fh)][: args.limit]
+    k, n = (int(v) for v in args.shard.split("/"))
+    files = files[k - 1 :: n]
     models = ModelSet(threads=args.threads)
     t0, done, failed = time.perf_counter(), 0, 0
     for i, rel in enumerate(files):

@@ -1,8 +1,9 @@
-"""The genre neighbour vote (:class:`inference.heads.NeighbourVote`): fitting, out-of-fold votes, and
-the choice of its size and weight by nested selection on the same artist-grouped folds.
+"""The neighbour vote (:class:`inference.heads.NeighbourVote`) for genre and mood: fitting,
+out-of-fold votes, and the choice of its size and weight by nested selection on the same
+artist-grouped folds.
 
-A track's genre breakdown is the mean of its patches' shares from the per-patch head, blended
-with the genres of the k training clips nearest to the whole track. The space is the training
+A track's genre breakdown is the mean of its patches' shares from the per-patch head (its mood: the
+mood head's shares), blended with the labels of the k training clips nearest to the whole track. The space is the training
 clips' mean feature vectors, standardised and whitened onto their first ``DIMS`` principal
 components; similarity is cosine. Measured side by side in ``train_heads.py``'s report.
 """

@@ -2,8 +2,8 @@
 
     pip install -e '.[train]'
     .venv/bin/python models/train_heads.py --data ../shared/data/train \
-        --cache /work/cache/issue7b/train --out models --report models/heads_report.json \
-        [--devset ../shared/data/devset --devset-cache /work/cache/issue7c/devset]
+        --cache /tmp/earworm-features/train --out models --report models/heads_report.json \
+        [--devset ../shared/data/devset --devset-cache /tmp/earworm-features/devset]
 
 1. Features: each clip's per-patch outputs of both models, computed by the runtime code
    (``models/extract_features.py``, cached under ``--cache``, resumable). The runtime's silence gate
@@ -16,7 +16,8 @@
    logits. Punk has no clip: ``inference.genres`` splits rock's share with AudioSet's Punk rock.
    The track's shares are blended with a vote of its nearest training clips (``models/neighbours.py``;
    its size and weight chosen on the same folds, with a nested figure that is not tuned on them).
-4. Mood: 4Q quadrants on the clips that have one; same recipe.
+4. Mood: 4Q quadrants on the clips that have one; same recipe, blended with a vote of the nearest
+   mood-labelled clips in the same way (each candidate with its own vote; the best blend is chosen).
 5. Embedding: musicnn's 200-d vs a standardised concatenation vs a learned projection, by
    precision@k of genre labels among held-out clips (and on the devset when given: never trained on).
 
@@ -40,10 +41,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from inference.evaluate import precision_at_k  # noqa: E402
 from inference.features import PatchFeatures  # noqa: E402
-from inference.heads import Classifier, Projection, feature_matrix, softmax  # noqa: E402
+from inference.heads import Classifier, Projection, feature_matrix  # noqa: E402
 from inference.mood import QUADRANTS  # noqa: E402
 from inference.musicness import MusicDetector, voting_patches  # noqa: E402
 from models import neighbours  # noqa: E402
+from models.calibration import calibration_report, fit_temperature, oof_logits, tempered_oof_probs  # noqa: E402
 from models.extract_features import cache_name, extract_one  # noqa: E402
 
 ALL_BLOCKS = ("musicnn", "audioset_emb", "audioset_logit", "tags_logit")
@@ -244,21 +246,6 @@ def cross_validate(
     return out, oof_logits
 
 
-def fit_temperature(pairs: list[tuple[np.ndarray, int]]) -> float:
-    """The softmax temperature minimising the NLL of held-out patches (grid, then refine)."""
-    logits = np.concatenate([z for z, _ in pairs])
-    target = np.concatenate([np.full(len(z), t) for z, t in pairs])
-
-    def nll(temp: float) -> float:
-        p = softmax(logits / temp)
-        return float(-np.mean(np.log(np.maximum(p[np.arange(len(p)), target], 1e-12))))
-
-    grid = np.exp(np.linspace(np.log(0.3), np.log(8.0), 40))
-    best = min(grid, key=nll)
-    fine = np.linspace(best * 0.85, best * 1.15, 13)
-    return float(min(fine, key=nll))
-
-
 def accuracy_table(y_true: list[str], y_pred: list[str], classes: tuple[str, ...]) -> dict:
     per = {}
     for cl in classes:
@@ -400,12 +387,8 @@ def main(argv: list[str] | None = None) -> int:
     table, oof, probs = results[chosen]
     cfg = table["config"]
     cols = block_columns(tuple(cfg["blocks"]))
-    temp_pairs = []
-    for head, test_clips, _labels, _test in oof:
-        for i in test_clips:
-            temp_pairs.append((head.logits(clips[i].x[:, cols]), classes.index(clips[i].row["genre"])))
-    temperature = fit_temperature(temp_pairs)
-    calib = _calibration(oof, clips, cols, classes, temperature)
+    temperature = fit_temperature([(z, classes.index(clips[i].row["genre"])) for i, z in oof_logits(oof, clips, cols, True)])
+    calib = calibration_report(oof, clips, cols, classes, temperature)
     report["genre"] = {
         "classes": list(classes),
         "candidates": {k: v[0] for k, v in results.items()},
@@ -423,9 +406,7 @@ def main(argv: list[str] | None = None) -> int:
     # The track-level neighbour vote over the same blocks, blended with the head's track shares.
     clip_x = [clips[i].x[:, cols] for i in single]
     votes = neighbours.out_of_fold_votes(clip_x, single_labels, [clips[i].group for i in single], folds, classes, genre_head.blocks)
-    head_probs = np.zeros((len(single), len(classes)))
-    for fold_head, test_clips, _labels, test in oof:
-        head_probs[test] = [softmax(fold_head.logits(clips[i].x[:, cols]) / temperature).mean(0) for i in test_clips]
+    head_probs = tempered_oof_probs(oof, clips, cols, True, temperature, len(single), len(classes))
     y_single = np.array([classes.index(g) for g in single_labels])
     (k, weight), nested, grid = neighbours.choose_blend(head_probs, votes, y_single, folds)
     blend = (1 - weight) * head_probs + weight * votes[k]
@@ -458,30 +439,42 @@ def main(argv: list[str] | None = None) -> int:
                 ("LDA per patch, all outputs, shrinkage 0.8", ALL_BLOCKS, "lda", 0.8, True),
             ]
         mres = {}
+        y_mood = np.array([QUADRANTS.index(q) for q in mood_labels])
+        mgroups = [clips[i].group for i in mood_idx]
+        mvotes: dict[tuple[str, ...], dict[int, np.ndarray]] = {}
         for name, blocks, kind, c, per_patch in mcands:
-            probs, moof = cross_validate(clips, mlabels, mood_idx, mood_labels, QUADRANTS, blocks, kind, c, per_patch, mfolds, mood_idx)
-            pred = [QUADRANTS[j] for j in probs.argmax(1)]
-            mres[name] = (accuracy_table(mood_labels, pred, QUADRANTS) | {"config": {"blocks": list(blocks), "classifier": kind, "param": c, "per_patch": per_patch}}, moof)
-            log(f"mood {name}: {mres[name][0]['accuracy']}")
-        mchosen = max(mres, key=lambda k: mres[k][0]["accuracy"])
-        mcfg = mres[mchosen][0]["config"]
-        mcols = block_columns(tuple(mcfg["blocks"]))
-        pairs = []
-        for h, test_clips, _l, _t in mres[mchosen][1]:
-            for i in test_clips:
-                z = h.logits(clips[i].x[:, mcols] if mcfg["per_patch"] else clips[i].x[:, mcols].mean(0, keepdims=True))
-                pairs.append((z, QUADRANTS.index(clips[i].row["quadrant"])))
-        mtemp = fit_temperature(pairs)
+            _probs, moof = cross_validate(clips, mlabels, mood_idx, mood_labels, QUADRANTS, blocks, kind, c, per_patch, mfolds, mood_idx)
+            mcols = block_columns(blocks)
+            mtemp = fit_temperature([(z, QUADRANTS.index(clips[i].row["quadrant"])) for i, z in oof_logits(moof, clips, mcols, per_patch)])
+            head_probs = tempered_oof_probs(moof, clips, mcols, per_patch, mtemp, len(mood_idx), len(QUADRANTS))
+            if blocks not in mvotes:
+                mvotes[blocks] = neighbours.out_of_fold_votes([clips[i].x[:, mcols] for i in mood_idx], mood_labels, mgroups, mfolds, QUADRANTS, blocks)
+            (k, weight), nested, _grid = neighbours.choose_blend(head_probs, mvotes[blocks], y_mood, mfolds)
+            blend = (1 - weight) * head_probs + weight * mvotes[blocks][k]
+            config = {"blocks": list(blocks), "classifier": kind, "param": c, "per_patch": per_patch}
+            mres[name] = accuracy_table(mood_labels, [QUADRANTS[j] for j in head_probs.argmax(1)], QUADRANTS) | {"config": config}
+            blended = f"{name}, blended with a vote of the {k} nearest clips (weight {weight})"
+            mres[blended] = accuracy_table(mood_labels, [QUADRANTS[j] for j in blend.argmax(1)], QUADRANTS)
+            mres[blended] |= {"nested_accuracy": nested, "config": config | {"vote_k": k, "vote_weight": weight}, "temperature": round(mtemp, 3)}
+            log(f"mood {name}: {mres[name]['accuracy']}; {blended}: {mres[blended]['accuracy']} (nested {nested})")
+        # Chosen among the blends (the runtime answers with one), by top-1; the nested figure is reported.
+        mchosen = max((k for k in mres if "nested_accuracy" in mres[k]), key=lambda k: mres[k]["accuracy"])
+        chosen_table = mres[mchosen]
+        mcfg = chosen_table["config"]
+        mblocks = tuple(mcfg["blocks"])
+        mcols = block_columns(mblocks)
         if mcfg["per_patch"]:
             x, y, w = patch_set(clips, mood_idx, mlabels, mcols)
         else:
             x = np.stack([clips[i].x[:, mcols].mean(0) for i in mood_idx])
             y, w = np.array(mood_labels), None
         mh = fit_classifier(x, y, w, mcfg["classifier"], mcfg["param"], QUADRANTS)
-        mood_head = Classifier(tuple(mcfg["blocks"]), QUADRANTS, mh.mean, mh.scale, mh.weights, mh.bias, mtemp)
+        mood_head = Classifier(mblocks, QUADRANTS, mh.mean, mh.scale, mh.weights, mh.bias, chosen_table["temperature"])
         mood_head.save(args.out / "mood_head.npz", per_patch=np.bool_(mcfg["per_patch"]))
-        report["mood"] = {"candidates": {k: v[0] for k, v in mres.items()}, "chosen": mchosen, "temperature": round(mtemp, 3), "clips": len(mood_idx)}
-        log(f"mood chosen: {mchosen}; temperature {mtemp:.2f}")
+        mood_vote = neighbours.fit_vote([clips[i].x[:, mcols] for i in mood_idx], mood_labels, QUADRANTS, mblocks, mcfg["vote_k"], mcfg["vote_weight"])
+        mood_vote.save(args.out / "mood_neighbours.npz")
+        report["mood"] = {"candidates": mres, "chosen": mchosen, "temperature": chosen_table["temperature"], "clips": len(mood_idx)}
+        log(f"mood chosen: {mchosen}; temperature {chosen_table['temperature']:.2f}")
 
     # ---- embedding
     emb_report = {}
@@ -509,27 +502,6 @@ def main(argv: list[str] | None = None) -> int:
     args.report.write_text(json.dumps(report, indent=1))
     log(f"wrote {args.report}")
     return 0
-
-
-def _calibration(oof, clips, cols, classes, temperature) -> dict:
-    """Mean top share vs accuracy of held-out tracks and patches, at temperature 1 and fitted."""
-    out = {}
-    for name, temp in (("T=1", 1.0), ("fitted", temperature)):
-        top_share, correct, patch_top = [], [], []
-        for head, test_clips, _l, _t in oof:
-            for i in test_clips:
-                p = softmax(head.logits(clips[i].x[:, cols]) / temp)
-                track = p.mean(0)
-                top_share.append(track.max())
-                correct.append(classes[int(track.argmax())] == clips[i].row["genre"])
-                patch_top.append(p.max(1).mean())
-        out[name] = {
-            "mean_top_share": round(float(np.mean(top_share)), 3),
-            "accuracy": round(float(np.mean(correct)), 3),
-            "mean_patch_top_share": round(float(np.mean(patch_top)), 3),
-            "share_of_tracks_with_top_over_0.95": round(float(np.mean(np.array(top_share) > 0.95)), 3),
-        }
-    return out
 
 
 def track_genres(model, clip: Clip) -> np.ndarray:

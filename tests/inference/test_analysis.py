@@ -41,10 +41,11 @@ def test_top_genre_of_real_recordings(results: dict[str, Analysis], name: str, e
 
 
 def test_vibraphone_lounge_piece_is_electronic_with_jazz(results: dict[str, Analysis]) -> None:
-    """vibe_ace (a vibraphone tune over a synth pad and a drum loop) sits between the two."""
+    """vibe_ace (a vibraphone tune over a synth pad and a drum loop) sits between the two: mostly
+    electronic, with a clear jazz share (its first 30 s read more jazz than the rest)."""
     genres = results["vibe_ace"].genres
     assert results["vibe_ace"].top_genre == "electronic"
-    assert "jazz" in list(genres)[:3] and genres["jazz"] > 0.05
+    assert "jazz" in list(genres)[:5] and genres["jazz"] > 0.05
 
 
 def test_song_with_vocals_is_folk_pop_country(results: dict[str, Analysis]) -> None:
@@ -136,6 +137,25 @@ def test_a_quiet_passage_far_below_the_track_does_not_vote(analyzer: Analyzer) -
     r = analyzer.analyze_samples(np.concatenate([clip, quiet]).astype(np.float32))
     assert [s.silent for s in r.timeline] == [False] * 10 + [True] * 4
     assert r.top_genre == "classical"
+
+
+@pytest.fixture(scope="module")
+def jazz_as_is(analyzer: Analyzer) -> Analysis:
+    return analyzer.analyze_samples(np.ascontiguousarray(load_fixture("vibe_ace.ogg")))
+
+
+@pytest.mark.parametrize("gain_db", [-12.0, 6.0])
+def test_the_same_track_quieter_or_louder_reads_the_same(analyzer: Analyzer, jazz_as_is: Analysis, gain_db: float) -> None:
+    """The models hear every track at one loudness: a quiet master or a louder upload of the same
+    music gets the same genres, mood and embedding (before, x1.4 moved jazz from 0.75 to 0.49)."""
+    clip = load_fixture("vibe_ace.ogg")
+    moved = analyzer.analyze_samples(np.ascontiguousarray(clip * np.float32(10 ** (gain_db / 20))))
+    same = jazz_as_is
+    assert moved.top_genre == same.top_genre and moved.top_mood == same.top_mood
+    for name, share in same.genres.items():
+        assert moved.genres.get(name, 0.0) == pytest.approx(share, abs=0.01), name
+    assert float(moved.embedding @ same.embedding) > 0.999
+    assert [s.silent for s in moved.timeline] == [s.silent for s in same.timeline]
 
 
 def test_mood_is_a_breakdown_of_four_quadrants(results: dict[str, Analysis]) -> None:

@@ -1,16 +1,18 @@
-"""The genre neighbour vote: nearest training clips by whitened cosine, blended into a track's shares."""
+"""The neighbour vote (genre and mood): nearest training clips by whitened cosine, blended into a track's shares."""
 
 from __future__ import annotations
 
 import json
 
 import numpy as np
+import pytest
 
 from inference.analysis import Analyzer
 from inference.features import PatchFeatures
 from inference.genres import GENRES, GenreModel
-from inference.heads import Classifier, NeighbourVote, feature_matrix
+from inference.heads import Classifier, MoodModel, NeighbourVote, feature_matrix
 from inference.models import MODELS_DIR
+from inference.mood import QUADRANTS
 from models.neighbours import choose_blend, fit_vote
 
 BLOCKS = ("musicnn",)
@@ -95,3 +97,39 @@ def test_the_committed_analyzer_blends_with_its_neighbour_vote() -> None:
     assert vote is not None and 0 < vote.weight < 1 and vote.k >= 1
     assert set(vote.classes) <= set(GENRES) and len(vote.refs) == len(vote.labels) > 1000
     np.testing.assert_allclose(np.linalg.norm(vote.refs, axis=1), 1, atol=1e-4)
+
+
+def test_the_mood_is_the_head_blended_with_its_vote(tmp_path) -> None:
+    rng = np.random.default_rng(2)
+    clips, labels, centres = three_genres(rng)
+    quadrant = dict(zip(CLASSES, QUADRANTS[:3], strict=False))
+    mood_labels = [quadrant[g] for g in labels]
+    head = Classifier(BLOCKS, QUADRANTS, np.zeros(200), np.ones(200), rng.standard_normal((4, 200)) * 0.01, np.zeros(4), 1.0)
+    head.save(tmp_path / "mood_head.npz", per_patch=np.bool_(False))
+    vote = fit_vote(clips, mood_labels, QUADRANTS, BLOCKS, k=5, weight=0.4, dims=2)
+    vote.save(tmp_path / "mood_neighbours.npz")
+    model = MoodModel.load(tmp_path / "mood_head.npz", tmp_path / "mood_neighbours.npz")
+    x = centres["pop"] + 0.05 * rng.standard_normal((3, 200))
+
+    shares = model.probs(x)
+
+    expected = 0.6 * head.probs(x.mean(0, keepdims=True))[0] + 0.4 * vote.probs(x)
+    np.testing.assert_allclose(shares, expected, atol=1e-6)
+    assert not model.per_patch and abs(shares.sum() - 1) < 1e-5 and shares.argmax() == QUADRANTS.index(quadrant["pop"])
+    assert not model.probs(np.zeros((0, 200))).any()  # no voting patch: no mood
+    np.testing.assert_allclose(MoodModel(head, True).probs(x), head.probs(x).mean(0), atol=1e-6)
+
+
+def test_a_mood_vote_over_other_classes_or_blocks_is_refused() -> None:
+    rng = np.random.default_rng(3)
+    clips, labels, _centres = three_genres(rng)
+    head = Classifier(BLOCKS, QUADRANTS, np.zeros(200), np.ones(200), np.zeros((4, 200)), np.zeros(4), 1.0)
+    genre_vote = fit_vote(clips, labels, CLASSES, BLOCKS, k=5, weight=0.4, dims=2)
+    with pytest.raises(ValueError, match="mood vote"):
+        MoodModel(head, False, genre_vote)
+
+
+def test_the_committed_analyzer_blends_the_mood_with_its_vote() -> None:
+    mood = Analyzer.load(threads=1).heads.mood
+    assert mood.neighbours is not None and 0 < mood.neighbours.weight < 1
+    assert mood.neighbours.classes == mood.head.classes == QUADRANTS and len(mood.neighbours.refs) == 888

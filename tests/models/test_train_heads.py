@@ -15,6 +15,7 @@ from inference.analysis import (
     GENRE_HEAD_FILE,
     GENRE_NEIGHBOURS_FILE,
     MOOD_HEAD_FILE,
+    MOOD_NEIGHBOURS_FILE,
     Analyzer,
     model_version,
 )
@@ -74,11 +75,15 @@ def test_train_heads_end_to_end(tmp_path) -> None:
     assert len(report["genre"]["neighbour_grid"]) == 15
     assert report["genre"]["temperature"] > 0
     assert set(report["embedding"]["group_folds_single_label"]) == {"musicnn", "concat", "learned"}
-    for name in (GENRE_HEAD_FILE, GENRE_NEIGHBOURS_FILE, MOOD_HEAD_FILE, EMBEDDING_HEAD_FILE):
+    mood = report["mood"]["candidates"][report["mood"]["chosen"]]  # the mood head blended with its own vote
+    assert report["mood"]["chosen"].startswith("final, blended with a vote of the")
+    assert 0 <= mood["nested_accuracy"] <= 1 and mood["config"]["vote_k"] >= 1 and 0 <= report["mood"]["candidates"]["final"]["accuracy"] <= 1
+    for name in (GENRE_HEAD_FILE, GENRE_NEIGHBOURS_FILE, MOOD_HEAD_FILE, MOOD_NEIGHBOURS_FILE, EMBEDDING_HEAD_FILE):
         assert (out / name).stat().st_size < 2_000_000
 
     analyzer = Analyzer.load(out, threads=1)
     assert len(analyzer.heads.genre.neighbours.refs) == 15  # the single-label clips
+    assert len(analyzer.heads.mood.neighbours.refs) == 10  # the clips with a quadrant
     assert model_version(out) != model_version(MODELS_DIR)  # new heads, new version
     result = analyzer.analyze_samples(np.ascontiguousarray(load_fixture("sugar_plum_fairy.ogg")[: 16000 * 12]))
     assert result.is_music and result.top_genre in {"jazz", "classical", "country", "folk"}

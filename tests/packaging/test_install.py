@@ -92,5 +92,5 @@ def test_demo_and_analyze_run_from_another_directory(installed: Path, tmp_path: 
     shutil.copy(Path(package).parent / "demo_clips" / "vibe_ace.ogg", clip)
     analysis = json.loads(run([str(installed / "earworm"), "analyze", clip.name, "--json"], cwd=tmp_path, env=env).stdout)
     assert analysis["model_version"] == model_version()  # the very model files of this checkout
-    assert analysis["is_music"] and "jazz" in list(analysis["genres"])[:3]
+    assert analysis["is_music"] and "jazz" in list(analysis["genres"])[:5]
     assert analysis["coverage"]["duration_s"] == pytest.approx(61.5, abs=0.5)

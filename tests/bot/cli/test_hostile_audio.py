@@ -45,8 +45,12 @@ def test_analyze_json_stays_valid_and_keeps_the_genre(loud: dict[str, Path]) -> 
         assert data["is_music"] is True and data["genres"], name
         assert next(iter(data["genres"])) == top, (name, data["genres"])
         assert np.isfinite(data["embedding"]).all()
-    # x8 and x1e17 are the same music at different gains: after scaling, the same numbers.
-    assert results["x8"]["genres"] == results["x1e17"]["genres"]
+    # The same music at three gains: the models hear every track at one loudness, so the same
+    # numbers (to float rounding of the scaled samples).
+    for name in ("x8", "x1e17"):
+        assert results[name]["genres"].keys() == results["orig"]["genres"].keys(), name
+        for genre, share in results["orig"]["genres"].items():
+            assert abs(results[name]["genres"][genre] - share) < 1e-3, (name, genre)
 
 
 def test_index_keeps_going_past_out_of_range_audio(tmp_path: Path, loud: dict[str, Path]) -> None:
