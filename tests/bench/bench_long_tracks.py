@@ -49,11 +49,16 @@ def long_inputs(devset: Path | None) -> dict[str, np.ndarray]:
     return out
 
 
-def main() -> None:
+def devset_and_json_args() -> argparse.Namespace:
+    """``--devset`` (default ../shared/data/devset) and ``--json`` (where the report goes)."""
     ap = argparse.ArgumentParser()
     ap.add_argument("--devset", type=Path, default=REPO.parent / "shared" / "data" / "devset")
     ap.add_argument("--json", type=Path)
-    args = ap.parse_args()
+    return ap.parse_args()
+
+
+def main() -> None:
+    args = devset_and_json_args()
     analyzer = Analyzer.load(threads=1)
     budget = AnalysisOptions()
     rows = {}

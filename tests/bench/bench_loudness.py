@@ -11,7 +11,6 @@ embedding cosine. Run it on two checkouts for a side-by-side comparison.
 
 from __future__ import annotations
 
-import argparse
 import json
 import statistics
 import sys
@@ -25,7 +24,7 @@ sys.path.insert(0, str(REPO))
 from inference.analysis import Analyzer  # noqa: E402
 from inference.audio import decode  # noqa: E402
 from inference.features import RATE_32K, to_16k  # noqa: E402
-from tests.bench.bench_long_tracks import genre_tv_distance  # noqa: E402
+from tests.bench.bench_long_tracks import devset_and_json_args, genre_tv_distance  # noqa: E402
 
 GAINS_DB = (-12.0, -6.0, 6.0)
 MUSIC_FIXTURES = ("vibe_ace", "sugar_plum_fairy", "hungarian_dance_5", "lets_go_fishin", "solo_trumpet")
@@ -39,10 +38,7 @@ def inputs(devset: Path | None) -> dict[str, np.ndarray]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--devset", type=Path, default=REPO.parent / "shared" / "data" / "devset")
-    ap.add_argument("--json", type=Path)
-    args = ap.parse_args()
+    args = devset_and_json_args()
     analyzer = Analyzer.load(threads=1)
     rows: dict[float, list[dict]] = {g: [] for g in GAINS_DB}
     for name, x32 in inputs(args.devset).items():
