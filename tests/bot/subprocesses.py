@@ -8,6 +8,8 @@ import asyncio
 import os
 import subprocess
 import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -35,6 +37,21 @@ async def start(
     return await asyncio.create_subprocess_exec(
         *cmd, cwd=cwd, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
     )
+
+
+@asynccontextmanager
+async def running(
+    cmd: list[str], env: dict[str, str] | None = None, cwd: Path = REPO
+) -> AsyncIterator[asyncio.subprocess.Process]:
+    """``cmd`` started as by :func:`start`, killed on the way out if it is still running (a
+    failing test must not leave a bot behind)."""
+    proc = await start(cmd, env, cwd)
+    try:
+        yield proc
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
 
 
 async def run(

@@ -17,7 +17,7 @@ from PIL import Image
 
 from bot.cli.run import HEALTH_MAX_AGE_S, check_health
 from bot.config import Settings
-from tests.bot.subprocesses import REPO, bot_command, clean_env, run, start
+from tests.bot.subprocesses import REPO, bot_command, clean_env, run, running
 from tests.fake_discord import FakeDiscord
 
 FIXTURES = REPO / "tests" / "fixtures"
@@ -42,8 +42,7 @@ async def test_earworm_run_serves_classify_and_stops_cleanly_on_sigterm(fake_dis
         EARWORM_DATABASE_PATH=str(db_path),
         EARWORM_WORKERS="1",
     )
-    proc = await start(earworm_command("run"), env, tmp_path)
-    try:
+    async with running(earworm_command("run"), env, tmp_path) as proc:
         await fake.wait_ready(timeout=60)
         names = {c["name"] for c in fake.commands()}
         assert {"classify", "likes", "Analyze with Earworm"} <= names
@@ -65,10 +64,6 @@ async def test_earworm_run_serves_classify_and_stops_cleanly_on_sigterm(fake_dis
         proc.send_signal(signal.SIGTERM)
         _, stderr = await asyncio.wait_for(proc.communicate(), 15)
         took = time.monotonic() - t0
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
     log = stderr.decode()
     assert proc.returncode == 0, log
     assert took < 10, f"shutdown took {took:.1f} s"

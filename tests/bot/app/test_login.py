@@ -16,7 +16,7 @@ from discord.http import Route
 from bot.config import Settings
 from bot.discord.app import apply_endpoint_overrides, build_intents
 from tests.bot.app.probes import EPHEMERAL
-from tests.bot.subprocesses import clean_env, run, start
+from tests.bot.subprocesses import clean_env, run, running
 from tests.fake_discord import FakeDiscord, FakeDiscordError
 from tests.fake_discord.harness import FAKE_TOKEN, BotDied
 
@@ -195,8 +195,8 @@ async def test_entry_point_subprocess_logs_in_syncs_and_exits_cleanly_on_sigterm
         EARWORM_LOG_LEVEL="INFO",
         PYTHONUNBUFFERED="1",
     )
-    proc = await start(APP_COMMAND, env, tmp_path)  # cwd: no stray .env; relative paths land in tmp
-    try:
+    # cwd: no stray .env; relative paths land in tmp
+    async with running(APP_COMMAND, env, tmp_path) as proc:
         await fake.wait_ready(timeout=30)
         assert len(fake.sync_log) == 1 and "help" in fake.sync_log[0]["names"]
         # The bot is serving: /help from the subprocess.
@@ -206,10 +206,6 @@ async def test_entry_point_subprocess_logs_in_syncs_and_exits_cleanly_on_sigterm
 
         proc.send_signal(signal.SIGTERM)
         stdout, stderr = await asyncio.wait_for(proc.communicate(), 20)
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
     log = stderr.decode()
     assert proc.returncode == 0, log
     assert re.search(r"Synced \d+ app commands globally", log)
