@@ -42,7 +42,7 @@ def extract_one(models: ModelSet, path: Path) -> dict[str, np.ndarray]:
     return {
         "start_s": feats.start_s, "level_db": feats.level_db, "musicnn": feats.musicnn,
         "mean_pool": feats.mean_pool, "max_pool": feats.max_pool, "msd": feats.msd, "mtt": feats.mtt, "audioset": feats.audioset,
-        "audioset_emb": feats.audioset_emb, "duration_s": np.float64(x16.size / 16000),
+        "audioset_emb": feats.audioset_emb, "audioset_taps": feats.audioset_taps, "duration_s": np.float64(x16.size / 16000),
     }  # fmt: skip
 
 

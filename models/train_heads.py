@@ -50,7 +50,8 @@ from models.extract_features import cache_name, extract_one  # noqa: E402
 
 ALL_BLOCKS = ("musicnn", "audioset_emb", "audioset_logit", "tags_logit")
 POOLED = ("mean_pool", "max_pool")  # musicnn's back-end pooled features
-LOADED_BLOCKS = ALL_BLOCKS + POOLED  # the columns of Clip.x, in this order
+TAPS = ("audioset_taps",)  # EfficientAT's inner blocks, pooled (models/add_audioset_taps.py)
+LOADED_BLOCKS = ALL_BLOCKS + POOLED + TAPS  # the columns of Clip.x, in this order
 # The chosen candidates (named once: --quick trains exactly these, and the full run lists them among the rest).
 # Genre: (blocks, classifier, its parameter, per patch, weak labels, 2-3 s excerpts); mood: (blocks, classifier, parameter, per patch).
 GENRE_FINAL = (LOADED_BLOCKS, "lda-clip-weighted", 0.05, True, False, True)
@@ -103,7 +104,7 @@ def load_clips(root: Path, labels: Path, cache: Path, log=print) -> list[Clip]:
         with np.load(path) as z:
             feats = PatchFeatures(
                 z["start_s"], z["level_db"], np.ones(len(z["start_s"]), bool), z["musicnn"],
-                z["mean_pool"], z["max_pool"], z["msd"], z["mtt"], z["audioset"], z["audioset_emb"],
+                z["mean_pool"], z["max_pool"], z["msd"], z["mtt"], z["audioset"], z["audioset_emb"], z["audioset_taps"],
             )  # fmt: skip
         vote = voting_patches(feats.level_db)
         music = detector.assess(feats.audioset[vote])
@@ -369,25 +370,31 @@ def main(argv: list[str] | None = None) -> int:
             ("LDA per patch, all outputs, shrinkage 0.2, + weak labels", ALL_BLOCKS, "lda", 0.2, True, True, True),
             ("LDA per patch, all outputs, shrinkage 0.2, no 2-3 s excerpts", ALL_BLOCKS, "lda", 0.2, True, False, False),
             ("LDA clip-mean, all outputs", ALL_BLOCKS, "lda", 0.5, False, False, True),
-            ("LDA per patch, all outputs + musicnn pooled, each clip weighs 1, shrinkage 0.05", *GENRE_FINAL),
+            ("LDA per patch, all outputs + musicnn pooled, each clip weighs 1, shrinkage 0.05", ALL_BLOCKS + POOLED, *GENRE_FINAL[1:]),
+            ("LDA per patch, all outputs + musicnn pooled + AudioSet inner blocks, each clip weighs 1, shrinkage 0.05", *GENRE_FINAL),
         ]
     results = {}
     for name, blocks, kind, c, per_patch, weak, excerpts in candidates:
         labels = genre_labels(clips, weak, excerpts)
         probs, oof = cross_validate(clips, labels, single, single_labels, classes, blocks, kind, c, per_patch, folds, everyone)
+        temperature = 1.0
+        if per_patch:  # a track is the mean of its patches' shares at the fitted temperature, as the runtime answers
+            cols = block_columns(blocks)
+            temperature = fit_temperature([(z, classes.index(clips[i].row["genre"])) for i, z in oof_logits(oof, clips, cols, True)])
+            probs = tempered_oof_probs(oof, clips, cols, True, temperature, len(single), len(classes))
         pred = [classes[j] for j in probs.argmax(1)]
         table = accuracy_table(single_labels, pred, classes)
         not_excerpt = [k for k, i in enumerate(single) if clips[i].row["source"] != "gtzan_actcv500_excerpts"]
         table["accuracy_without_excerpts"] = round(float(np.mean([pred[k] == single_labels[k] for k in not_excerpt])), 4)
         table["config"] = {"blocks": list(blocks), "classifier": kind, "param": c, "per_patch": per_patch, "weak_labels": weak, "excerpts": excerpts}
-        results[name] = (table, oof, probs)
+        table["temperature"] = round(temperature, 3)
+        results[name] = (table, oof, temperature)
         log(f"genre {name}: top-1 {table['accuracy']} (balanced {table['balanced_accuracy']}, non-excerpt {table['accuracy_without_excerpts']})")
     # The timeline needs a per-patch head: the best per-patch candidate.
     chosen = max((k for k in results if results[k][0]["config"]["per_patch"]), key=lambda k: results[k][0]["accuracy"])
-    table, oof, probs = results[chosen]
+    table, oof, temperature = results[chosen]
     cfg = table["config"]
     cols = block_columns(tuple(cfg["blocks"]))
-    temperature = fit_temperature([(z, classes.index(clips[i].row["genre"])) for i, z in oof_logits(oof, clips, cols, True)])
     calib = calibration_report(oof, clips, cols, classes, temperature)
     report["genre"] = {
         "classes": list(classes),

@@ -74,10 +74,16 @@ def test_audioset_front_end_matches_the_reference(audioset_reference: dict[str, 
 
 
 def test_audioset_model_matches_the_reference(models: ModelSet, audioset_reference: dict[str, np.ndarray]) -> None:
-    probs, emb = models.audioset_run(audioset_reference["mel"].T[None])
+    probs, emb, taps = models.audioset_run(audioset_reference["mel"].T[None])
     np.testing.assert_allclose(probs[0], audioset_reference["probs"], atol=1e-5)
     np.testing.assert_allclose(emb[0], audioset_reference["embedding"], atol=1e-5)
     assert models.audioset_labels[int(np.argmax(probs[0]))] == "Music"
+    # The shipped graph's extra output (models/add_audioset_taps.py): means and maxima of four inner
+    # blocks' activations; every block's max is at least its mean.
+    assert taps.shape == (1, 320) and np.isfinite(taps).all()
+    blocks = np.split(taps[0], [16, 32, 64, 96, 144, 192, 256])  # (mean, max) of 16, 32, 48, 64 channels
+    for mean, peak in zip(blocks[0::2], blocks[1::2], strict=True):
+        assert (peak >= mean - 1e-6).all()
 
 
 def test_audioset_on_the_runtime_decode(models: ModelSet, audioset_reference: dict[str, np.ndarray]) -> None:
@@ -87,6 +93,6 @@ def test_audioset_on_the_runtime_decode(models: ModelSet, audioset_reference: di
     from inference.frontend_audioset import log_mel
 
     samples, _ = decode(FIXTURES_DIR / "vibe_ace.ogg", rate=32000)
-    probs, _emb = models.audioset_run(log_mel(samples[: 32000 * 10], MODELS_DIR)[None])
+    probs, _emb, _taps = models.audioset_run(log_mel(samples[: 32000 * 10], MODELS_DIR)[None])
     assert np.abs(probs[0] - audioset_reference["probs"]).max() < 0.05
     assert np.corrcoef(probs[0], audioset_reference["probs"])[0, 1] > 0.99
