@@ -532,7 +532,7 @@ def vote_space_report(clips: list[Clip], single: np.ndarray, y: np.ndarray, fold
         cols = block_columns(vote_blocks)
         labels, groups = [classes[j] for j in y], [clips[i].group for i in single]
         votes = neighbours.out_of_fold_votes([clips[i].x[:, cols] for i in single], labels, groups, folds, classes, vote_blocks)
-        for name, (table, oof, temperature) in heads.items():
+        for table, oof, temperature in heads.values():
             head_blocks = tuple(table["config"]["blocks"])
             probs = tempered_oof_probs(oof, clips, block_columns(head_blocks), True, temperature, len(single), len(classes))
             (k, weight), nested, grid = neighbours.choose_blend(probs, votes, y, folds)
