@@ -46,7 +46,7 @@ from inference.mood import QUADRANTS  # noqa: E402
 from inference.musicness import MusicDetector, voting_patches  # noqa: E402
 from models import neighbours  # noqa: E402
 from models.calibration import calibration_report, fit_temperature, oof_logits, tempered_oof_probs  # noqa: E402
-from models.extract_features import cache_name, extract_one  # noqa: E402
+from models.extract_features import cache_name, extract_one, is_current  # noqa: E402
 
 ALL_BLOCKS = ("musicnn", "audioset_emb", "audioset_logit", "tags_logit")
 POOLED = ("mean_pool", "max_pool")  # musicnn's back-end pooled features
@@ -103,7 +103,7 @@ def load_clips(root: Path, labels: Path, cache: Path, log=print) -> list[Clip]:
     clips = []
     for i, row in enumerate(rows):
         path = cache / cache_name(row["file"])
-        if not path.exists():
+        if not is_current(path):
             models = models or ModelSet(threads=1)
             np.savez(path, **extract_one(models, root / row["file"]))
             if (i + 1) % 50 == 0:
