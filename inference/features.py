@@ -34,7 +34,7 @@ from inference.frontend import (
     stft_power,
     to_patches,
 )
-from inference.models import ModelSet
+from inference.models import AUDIOSET_TAPS, ModelSet
 from inference.musicness import voting_patches
 
 RATE_32K = fa.SAMPLE_RATE
@@ -61,6 +61,7 @@ class PatchFeatures:
     mtt: np.ndarray  # [N, 50] MTT tag probabilities (distilled)
     audioset: np.ndarray  # [N, 527] AudioSet class probabilities
     audioset_emb: np.ndarray  # [N, 384] EfficientAT embedding
+    audioset_taps: np.ndarray  # [N, 320] EfficientAT inner blocks' pooled features
 
     def __len__(self) -> int:
         return len(self.start_s)
@@ -177,11 +178,10 @@ def patch_features(
     timings["musicnn"] = _ms(t)
     t = time.perf_counter()
     if len(idx) and all(m32[i].shape == m32[idx[0]].shape for i in idx):
-        probs, emb32 = models.audioset_run(np.stack([m32[i] for i in idx]))
+        probs, emb32, taps = models.audioset_run(np.stack([m32[i] for i in idx]))
     else:
-        outs = [models.audioset_run(m32[i][None]) for i in idx]
-        probs = np.concatenate([o[0] for o in outs]) if outs else np.zeros((0, 527), np.float32)
-        emb32 = np.concatenate([o[1] for o in outs]) if outs else np.zeros((0, 384), np.float32)
+        outs = [models.audioset_run(m32[i][None]) for i in idx] or [models.audioset_run(np.zeros((0, 1, 128), np.float32))]
+        probs, emb32, taps = (np.concatenate([o[j] for o in outs]) for j in range(3))
     timings["audioset"] = _ms(t)
 
     def full(rows: np.ndarray, dim: int) -> np.ndarray:
@@ -200,6 +200,7 @@ def patch_features(
         mtt=full(mtt, 50),
         audioset=full(probs, 527),
         audioset_emb=full(emb32, 384),
+        audioset_taps=full(taps, AUDIOSET_TAPS),
     )
     audio = WindowAudio(
         samples=x16_parts[0] if len(x16_parts) == 1 else np.concatenate(x16_parts),

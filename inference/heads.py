@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
 BLOCK_DIMS = {
     "musicnn": 200, "audioset_emb": 384, "audioset_logit": 527, "tags_logit": 100, "mean_pool": 753, "max_pool": 753,
+    "audioset_taps": 320,
 }  # fmt: skip
 _EPS = 1e-4
 
@@ -45,6 +46,7 @@ def feature_matrix(feats: PatchFeatures, blocks: tuple[str, ...], rows: np.ndarr
         "tags_logit": lambda: _logit(np.concatenate([feats.msd[sel], feats.mtt[sel]], axis=1)),
         "mean_pool": lambda: feats.mean_pool[sel],
         "max_pool": lambda: feats.max_pool[sel],
+        "audioset_taps": lambda: feats.audioset_taps[sel],
     }
     unknown = [b for b in blocks if b not in parts]
     if unknown:

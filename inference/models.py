@@ -28,6 +28,7 @@ AUDIOSET_LABELS_FILE = "audioset_labels.json"
 # faster on CPU (4-min MP3, one thread: batch 1 vs 2, 1.21-1.27 s vs 1.23-1.31 s, peak 248-253 MB vs 304 MB).
 ENCODER_BATCH = 1
 AUDIOSET_BATCH = 8  # 3-s patches per EfficientAT call (a few MB of activations each)
+AUDIOSET_TAPS = 320  # pooled inner-block features (models/add_audioset_taps.py)
 
 
 @dataclass(frozen=True)
@@ -81,16 +82,16 @@ class ModelSet:
         mtt = self.mtt_head.run(["tags"], {"embedding": embedding})[0]
         return msd, mtt
 
-    def audioset_run(self, mels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def audioset_run(self, mels: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """[N, T, 128] normalised log-mel patches (32 kHz front end) -> (probabilities [N, 527],
-        embedding [N, 384])."""
+        embedding [N, 384], inner-block taps [N, 320])."""
         if len(mels) == 0:
-            return np.zeros((0, 527), np.float32), np.zeros((0, 384), np.float32)
+            return np.zeros((0, 527), np.float32), np.zeros((0, 384), np.float32), np.zeros((0, AUDIOSET_TAPS), np.float32)
         parts = [
             self.audioset.run(None, {"mel": np.ascontiguousarray(mels[i : i + AUDIOSET_BATCH].transpose(0, 2, 1)[:, None])})
             for i in range(0, len(mels), AUDIOSET_BATCH)
         ]
-        return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+        return tuple(np.concatenate([p[j] for p in parts]) for j in range(3))  # type: ignore[return-value]
 
     def run(self, patches: np.ndarray) -> PatchOutputs:
         emb, mean_pool, max_pool = self.encode(patches)

@@ -76,3 +76,18 @@ def choose_blend(
     chosen = max(hits, key=lambda c: (hits[c].mean(), -c[1]))
     grid = {f"k={k}, weight={w}": round(float(v.mean()), 4) for (k, w), v in hits.items()}
     return chosen, round(float(nested.mean()), 4), grid
+
+
+def kept_setting_report(
+    head_probs: np.ndarray, votes: dict[int, np.ndarray], y: np.ndarray, folds: list[np.ndarray], kept: tuple[int, float]
+) -> tuple[dict, float, dict[str, float]]:
+    """A fixed (k, weight) against the one :func:`choose_blend` would take: top-1 each, and how often
+    each moves a track's top class away from the head's own (for genre: the timeline's). Also returns
+    the choice's nested top-1 and the grid."""
+    chosen, nested, grid = choose_blend(head_probs, votes, y, folds)
+
+    def describe(k: int, w: float) -> dict:
+        top = ((1 - w) * head_probs + w * votes[k]).argmax(1)
+        return {"k": k, "weight": w, "accuracy": grid[f"k={k}, weight={w}"], "top_off_head": round(float((top != head_probs.argmax(1)).mean()), 4)}
+
+    return {"kept": describe(*kept), "chosen_on_the_folds": describe(*chosen) | {"nested_accuracy": nested}}, nested, grid

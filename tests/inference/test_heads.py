@@ -67,7 +67,7 @@ def patch_features(n: int, rng: np.random.Generator) -> PatchFeatures:
     r = lambda *shape: rng.random(shape, dtype=np.float32)  # noqa: E731
     return PatchFeatures(
         np.arange(n) * 3.0, np.full(n, -20.0), np.ones(n, bool), r(n, 200), r(n, 753), r(n, 753),
-        r(n, 50), r(n, 50), r(n, 527), r(n, 384),
+        r(n, 50), r(n, 50), r(n, 527), r(n, 384), r(n, 320),
     )  # fmt: skip
 
 

@@ -74,10 +74,16 @@ def test_audioset_front_end_matches_the_reference(audioset_reference: dict[str, 
 
 
 def test_audioset_model_matches_the_reference(models: ModelSet, audioset_reference: dict[str, np.ndarray]) -> None:
-    probs, emb = models.audioset_run(audioset_reference["mel"].T[None])
+    probs, emb, taps = models.audioset_run(audioset_reference["mel"].T[None])
     np.testing.assert_allclose(probs[0], audioset_reference["probs"], atol=1e-5)
     np.testing.assert_allclose(emb[0], audioset_reference["embedding"], atol=1e-5)
     assert models.audioset_labels[int(np.argmax(probs[0]))] == "Music"
+    # The shipped graph's extra output (models/add_audioset_taps.py): means and maxima of four inner
+    # blocks' activations; every block's max is at least its mean.
+    assert taps.shape == (1, 320) and np.isfinite(taps).all()
+    blocks = np.split(taps[0], [16, 32, 64, 96, 144, 192, 256])  # (mean, max) of 16, 32, 48, 64 channels
+    for mean, peak in zip(blocks[0::2], blocks[1::2], strict=True):
+        assert (peak >= mean - 1e-6).all()
 
 
 def test_audioset_on_the_runtime_decode(models: ModelSet, audioset_reference: dict[str, np.ndarray]) -> None:
@@ -87,6 +93,27 @@ def test_audioset_on_the_runtime_decode(models: ModelSet, audioset_reference: di
     from inference.frontend_audioset import log_mel
 
     samples, _ = decode(FIXTURES_DIR / "vibe_ace.ogg", rate=32000)
-    probs, _emb = models.audioset_run(log_mel(samples[: 32000 * 10], MODELS_DIR)[None])
+    probs, _emb, _taps = models.audioset_run(log_mel(samples[: 32000 * 10], MODELS_DIR)[None])
     assert np.abs(probs[0] - audioset_reference["probs"]).max() < 0.05
     assert np.corrcoef(probs[0], audioset_reference["probs"])[0, 1] > 0.99
+
+
+def test_audioset_taps_are_the_inner_blocks_pooled(audioset_reference: dict[str, np.ndarray]) -> None:
+    """``taps`` (models/add_audioset_taps.py) is, in order, the global mean and max of the feature
+    maps of blocks 6, 10, 12 and 15: read those maps out of the shipped graph and pool them here."""
+    import onnx
+    import onnxruntime as ort
+
+    from models.add_audioset_taps import TAP_BLOCKS, TAP_OUTPUT
+
+    model = onnx.load(str(MODELS_DIR / "efficientat_mn04_as.onnx"))
+    model.graph.output.extend(onnx.ValueInfoProto(name=name) for name in TAP_BLOCKS.values())
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    mel = audioset_reference["mel"][None, None]
+    rng = np.random.default_rng(0)
+    batch = np.concatenate([mel, mel + rng.normal(0, 0.5, mel.shape).astype(np.float32)])  # two different patches
+    taps, *maps = session.run([TAP_OUTPUT, *TAP_BLOCKS.values()], {"mel": batch})
+    expected = np.concatenate([np.concatenate([m.mean(axis=(2, 3)), m.max(axis=(2, 3))], axis=1) for m in maps], axis=1)
+    assert [m.shape[1] for m in maps] == [16, 32, 48, 64] and taps.shape == (2, 320)
+    np.testing.assert_allclose(taps, expected, rtol=1e-5, atol=1e-5)
+    assert np.abs(taps[0] - taps[1]).max() > 1e-3  # each patch gets its own

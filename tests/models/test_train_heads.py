@@ -19,6 +19,7 @@ from inference.analysis import (
     Analyzer,
     model_version,
 )
+from inference.heads import BLOCK_DIMS
 from inference.models import MODELS_DIR
 from models import train_heads
 from tests.audio_helpers import load_fixture
@@ -74,6 +75,8 @@ def test_train_heads_end_to_end(tmp_path) -> None:
     assert report["genre"]["patch_head"] == "final" and 0 <= blend["nested_accuracy"] <= 1
     assert len(report["genre"]["neighbour_grid"]) == 15
     assert report["genre"]["temperature"] > 0
+    kept = report["genre"]["vote_setting"]["kept"]  # the vote's size and weight are kept (train_heads.GENRE_VOTE)
+    assert (kept["k"], kept["weight"]) == train_heads.GENRE_VOTE and 0 <= kept["top_off_head"] <= 1
     assert set(report["embedding"]["group_folds_single_label"]) == {"musicnn", "concat", "learned"}
     mood = report["mood"]["candidates"][report["mood"]["chosen"]]  # the mood head blended with its own vote
     assert report["mood"]["chosen"].startswith("final, blended with a vote of the")
@@ -89,3 +92,21 @@ def test_train_heads_end_to_end(tmp_path) -> None:
     assert result.is_music and result.top_genre in {"jazz", "classical", "country", "folk"}
     assert abs(sum(result.genres.values()) - 1) < 1e-3 and abs(sum(result.mood.values()) - 1) < 1e-3
     assert result.embedding.shape == (analyzer.heads.embedding.dim,)
+
+
+def test_a_clip_cached_before_the_taps_is_extracted_again(tmp_path) -> None:
+    """A feature cache written before the AudioSet taps existed is not read as if it were current."""
+    from models.extract_features import cache_name
+
+    audio = tmp_path / "audio"
+    audio.mkdir()
+    sf.write(audio / "a.wav", load_fixture("vibe_ace.ogg")[: 16000 * 4], 16000)
+    (tmp_path / "labels.csv").write_text("file,genre,genres,weak,source,group,quadrant,moods,origin\naudio/a.wav,jazz,jazz,0,fixture,a,Q4,,a\n")
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    stale = cache / cache_name("audio/a.wav")
+    np.savez(stale, start_s=np.zeros(1))  # what an older extraction left: no taps
+    (clip,) = train_heads.load_clips(tmp_path, tmp_path / "labels.csv", cache, log=lambda _m: None)
+    with np.load(stale) as z:
+        assert z["audioset_taps"].shape == (1, 320)
+    assert clip.x.shape == (1, sum(BLOCK_DIMS[b] for b in train_heads.LOADED_BLOCKS))
