@@ -65,10 +65,10 @@ def test_train_heads_end_to_end(tmp_path) -> None:
         if f.suffix in (".onnx", ".json", ".npy") and not f.name.startswith("heads_report"):
             shutil.copy(f, out / f.name)
     report_path = tmp_path / "report.json"
-    code = train_heads.main(["--data", str(data), "--cache", str(tmp_path / "cache"), "--out", str(out), "--report", str(report_path), "--folds", "2", "--quick"])
+    code = train_heads.main(["--data", str(data), "--cache", str(tmp_path / "cache"), "--out", str(out), "--report", str(report_path), "--folds", "2", "--quick", "--seed", "3"])
     assert code == 0
     report = json.loads(report_path.read_text())
-    assert report["clips"] == 20
+    assert report["clips"] == 20 and report["seed"] == 3  # the folds' draw is recorded
     assert set(report["genre"]["classes"]) == {"jazz", "classical", "country", "folk"}
     assert 0 <= report["genre"]["candidates"]["final"]["accuracy"] <= 1
     blend = report["genre"]["candidates"][report["genre"]["chosen"]]  # the head blended with the neighbour vote
