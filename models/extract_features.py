@@ -7,7 +7,8 @@ Each clip is decoded, cut into patches and run through both models exactly as
 ``inference.analysis`` does (``inference.features.patch_features``), with every patch run (the
 silence gate is applied later, by the training script, with the runtime's own function). One
 ``.npz`` per clip under ``--out`` (named by the sha1 of its relative path), so an interrupted run
-resumes where it stopped. One thread per model; ``--shard 1/2`` and ``--shard 2/2`` in two
+resumes where it stopped; each records :func:`features_version`, and a clip cached under other models
+is extracted again. One thread per model; ``--shard 1/2`` and ``--shard 2/2`` in two
 processes share the clips (the 1,836 training clips took 11 minutes so on 2 cores).
 """
 
@@ -18,6 +19,7 @@ import csv
 import hashlib
 import sys
 import time
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -25,8 +27,23 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from inference.audio import AudioLimits, decode  # noqa: E402
-from inference.features import RATE_32K, patch_features, to_16k  # noqa: E402
-from inference.models import ModelSet  # noqa: E402
+from inference.features import (  # noqa: E402
+    MODEL_GAIN_DB,
+    MODEL_LOUDNESS_DB,
+    PATCH_S,
+    RATE_32K,
+    patch_features,
+    to_16k,
+)
+from inference.frontend_audioset import MEL_BASIS_FILE  # noqa: E402
+from inference.models import (  # noqa: E402
+    AUDIOSET_FILE,
+    ENCODER_FILE,
+    MODELS_DIR,
+    MSD_HEAD_FILE,
+    MTT_HEAD_FILE,
+    ModelSet,
+)
 
 LIMITS = AudioLimits(min_duration_s=0.5)
 
@@ -35,12 +52,24 @@ def cache_name(relpath: str) -> str:
     return hashlib.sha1(relpath.encode()).hexdigest()[:16] + ".npz"
 
 
+@cache
+def features_version() -> str:
+    """What cached features depend on: the two models' files and the patch and loudness constants.
+    Each cached clip records it, so a cache written under other models (before the taps, or before
+    loudness normalisation) is extracted again instead of being read as current."""
+    digest = hashlib.sha256()
+    for name in (ENCODER_FILE, MSD_HEAD_FILE, MTT_HEAD_FILE, AUDIOSET_FILE, MEL_BASIS_FILE):
+        digest.update((MODELS_DIR / name).read_bytes())
+    digest.update(repr((PATCH_S, MODEL_LOUDNESS_DB, MODEL_GAIN_DB)).encode())
+    return digest.hexdigest()[:12]
+
+
 def is_current(path: Path) -> bool:
-    """A cached clip holding every output the runtime gives now (one cached before the taps does not)."""
+    """A cached clip extracted by the models and constants of today (:func:`features_version`)."""
     if not path.exists():
         return False
     with np.load(path) as z:
-        return "audioset_taps" in z.files
+        return "features_version" in z.files and str(z["features_version"]) == features_version()
 
 
 def extract_one(models: ModelSet, path: Path) -> dict[str, np.ndarray]:
@@ -51,6 +80,7 @@ def extract_one(models: ModelSet, path: Path) -> dict[str, np.ndarray]:
         "start_s": feats.start_s, "level_db": feats.level_db, "musicnn": feats.musicnn,
         "mean_pool": feats.mean_pool, "max_pool": feats.max_pool, "msd": feats.msd, "mtt": feats.mtt, "audioset": feats.audioset,
         "audioset_emb": feats.audioset_emb, "audioset_taps": feats.audioset_taps, "duration_s": np.float64(x16.size / 16000),
+        "features_version": np.str_(features_version()),
     }  # fmt: skip
 
 

@@ -8,6 +8,7 @@ import json
 import shutil
 
 import numpy as np
+import pytest
 import soundfile as sf
 
 from inference.analysis import (
@@ -94,9 +95,10 @@ def test_train_heads_end_to_end(tmp_path) -> None:
     assert result.embedding.shape == (analyzer.heads.embedding.dim,)
 
 
-def test_a_clip_cached_before_the_taps_is_extracted_again(tmp_path) -> None:
-    """A feature cache written before the AudioSet taps existed is not read as if it were current."""
-    from models.extract_features import cache_name
+@pytest.mark.parametrize("stale", ["before the taps", "under other models"])
+def test_a_stale_cached_clip_is_extracted_again(tmp_path, stale: str) -> None:
+    """A feature cache written by older models is not read as if it were current."""
+    from models.extract_features import cache_name, features_version
 
     audio = tmp_path / "audio"
     audio.mkdir()
@@ -104,9 +106,15 @@ def test_a_clip_cached_before_the_taps_is_extracted_again(tmp_path) -> None:
     (tmp_path / "labels.csv").write_text("file,genre,genres,weak,source,group,quadrant,moods,origin\naudio/a.wav,jazz,jazz,0,fixture,a,Q4,,a\n")
     cache = tmp_path / "cache"
     cache.mkdir()
-    stale = cache / cache_name("audio/a.wav")
-    np.savez(stale, start_s=np.zeros(1))  # what an older extraction left: no taps
+    path = cache / cache_name("audio/a.wav")
+    if stale == "before the taps":
+        np.savez(path, start_s=np.zeros(1))  # the old format: no taps, no version
+    else:  # every field, but from other models: zero features, another version
+        fields = {k: np.zeros((1, BLOCK_DIMS.get(k, 1))) for k in ("musicnn", "mean_pool", "max_pool", "audioset", "audioset_emb", "audioset_taps")}
+        np.savez(path, **fields, start_s=np.zeros(1), level_db=np.full(1, -20.0), msd=np.zeros((1, 50)), mtt=np.zeros((1, 50)),
+                 duration_s=np.float64(4), features_version=np.str_("0" * 12))  # fmt: skip
     (clip,) = train_heads.load_clips(tmp_path, tmp_path / "labels.csv", cache, log=lambda _m: None)
-    with np.load(stale) as z:
-        assert z["audioset_taps"].shape == (1, 320)
+    with np.load(path) as z:
+        assert str(z["features_version"]) == features_version() and z["audioset_taps"].shape == (1, 320)
+        assert np.abs(z["musicnn"]).max() > 0  # extracted from the audio this time
     assert clip.x.shape == (1, sum(BLOCK_DIMS[b] for b in train_heads.LOADED_BLOCKS))
