@@ -110,9 +110,9 @@ def test_a_stale_cached_clip_is_extracted_again(tmp_path, stale: str) -> None:
     if stale == "before the taps":
         np.savez(path, start_s=np.zeros(1))  # the old format: no taps, no version
     else:  # every field, but from other models: zero features, another version
-        fields = {k: np.zeros((1, BLOCK_DIMS.get(k, 1))) for k in ("musicnn", "mean_pool", "max_pool", "audioset", "audioset_emb", "audioset_taps")}
-        np.savez(path, **fields, start_s=np.zeros(1), level_db=np.full(1, -20.0), msd=np.zeros((1, 50)), mtt=np.zeros((1, 50)),
-                 duration_s=np.float64(4), features_version=np.str_("0" * 12))  # fmt: skip
+        dims = {"musicnn": 200, "mean_pool": 753, "max_pool": 753, "msd": 50, "mtt": 50, "audioset": 527, "audioset_emb": 384, "audioset_taps": 320}
+        fields = {k: np.zeros((1, d), np.float32) for k, d in dims.items()}
+        np.savez(path, **fields, start_s=np.zeros(1), level_db=np.full(1, -20.0), duration_s=np.float64(4), features_version=np.str_("0" * 12))
     (clip,) = train_heads.load_clips(tmp_path, tmp_path / "labels.csv", cache, log=lambda _m: None)
     with np.load(path) as z:
         assert str(z["features_version"]) == features_version() and z["audioset_taps"].shape == (1, 320)
