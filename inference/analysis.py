@@ -57,10 +57,11 @@ MOOD_HEAD_FILE = "mood_head.npz"
 EMBEDDING_HEAD_FILE = "embedding_head.npz"
 GENRE_NEIGHBOURS_FILE = "genre_neighbours.npz"
 MOOD_NEIGHBOURS_FILE = "mood_neighbours.npz"
-# Every file that shapes the numbers: a change to any of them is a new model version.
-VERSIONED_FILES = (
-    ENCODER_FILE, MSD_HEAD_FILE, MTT_HEAD_FILE, AUDIOSET_FILE, MEL_BASIS_FILE, AUDIOSET_LABELS_FILE,
-    GENRE_HEAD_FILE, GENRE_NEIGHBOURS_FILE, MOOD_HEAD_FILE, MOOD_NEIGHBOURS_FILE, EMBEDDING_HEAD_FILE,
+# The files the per-patch features come from (what the trained heads read), then every other file that shapes the
+# numbers: a change to any of them is a new model version.
+FEATURE_FILES = (ENCODER_FILE, MSD_HEAD_FILE, MTT_HEAD_FILE, AUDIOSET_FILE, MEL_BASIS_FILE)
+VERSIONED_FILES = FEATURE_FILES + (
+    AUDIOSET_LABELS_FILE, GENRE_HEAD_FILE, GENRE_NEIGHBOURS_FILE, MOOD_HEAD_FILE, MOOD_NEIGHBOURS_FILE, EMBEDDING_HEAD_FILE,
 )  # fmt: skip
 _NUMERIC_CONSTANTS = (
     musicness.SILENT_PATCH_DB, musicness.QUIET_BELOW_DB, musicness.MUSIC_MAX, musicness.SPEECH_MIN,
@@ -90,6 +91,16 @@ def model_version(models_dir: Path = MODELS_DIR) -> str:
         digest.update((models_dir / name).read_bytes())
     digest.update(repr(_NUMERIC_CONSTANTS).encode())
     return "earworm2-" + digest.hexdigest()[:10]
+
+
+def features_version(models_dir: Path = MODELS_DIR) -> str:
+    """A short content hash of what the per-patch features depend on: the two models' files, the
+    patch length and the loudness the models hear (the training script's feature cache records it)."""
+    digest = hashlib.sha256()
+    for name in FEATURE_FILES:
+        digest.update((models_dir / name).read_bytes())
+    digest.update(repr((PATCH_S, MODEL_LOUDNESS_DB, MODEL_GAIN_DB)).encode())
+    return digest.hexdigest()[:12]
 
 
 def content_hash(source: str | os.PathLike | bytes) -> str:

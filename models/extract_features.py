@@ -26,24 +26,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from inference.analysis import features_version as _features_version  # noqa: E402
 from inference.audio import AudioLimits, decode  # noqa: E402
-from inference.features import (  # noqa: E402
-    MODEL_GAIN_DB,
-    MODEL_LOUDNESS_DB,
-    PATCH_S,
-    RATE_32K,
-    patch_features,
-    to_16k,
-)
-from inference.frontend_audioset import MEL_BASIS_FILE  # noqa: E402
-from inference.models import (  # noqa: E402
-    AUDIOSET_FILE,
-    ENCODER_FILE,
-    MODELS_DIR,
-    MSD_HEAD_FILE,
-    MTT_HEAD_FILE,
-    ModelSet,
-)
+from inference.features import RATE_32K, patch_features, to_16k  # noqa: E402
+from inference.models import ModelSet  # noqa: E402
 
 LIMITS = AudioLimits(min_duration_s=0.5)
 
@@ -54,14 +40,10 @@ def cache_name(relpath: str) -> str:
 
 @cache
 def features_version() -> str:
-    """What cached features depend on: the two models' files and the patch and loudness constants.
-    Each cached clip records it, so a cache written under other models (before the taps, or before
-    loudness normalisation) is extracted again instead of being read as current."""
-    digest = hashlib.sha256()
-    for name in (ENCODER_FILE, MSD_HEAD_FILE, MTT_HEAD_FILE, AUDIOSET_FILE, MEL_BASIS_FILE):
-        digest.update((MODELS_DIR / name).read_bytes())
-    digest.update(repr((PATCH_S, MODEL_LOUDNESS_DB, MODEL_GAIN_DB)).encode())
-    return digest.hexdigest()[:12]
+    """:func:`inference.analysis.features_version` of the shipped models, computed once. Each cached
+    clip records it, so a cache written under other models (before the taps, or before loudness
+    normalisation) is extracted again instead of being read as current."""
+    return _features_version()
 
 
 def is_current(path: Path) -> bool:
