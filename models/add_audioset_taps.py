@@ -1,7 +1,8 @@
 """Give the shipped EfficientAT model one more output: pooled features from inside the network.
 
-    pip install -e '.[export]'
     .venv/bin/python models/add_audioset_taps.py [--src ../shared/models/efficientat_mn04_as/efficientat_mn04_as.onnx]
+
+It needs onnx, which the dev venv (``make test``) and the ``export`` extra both install.
 
 The model's own outputs, ``probs`` (527 AudioSet classes) and ``embedding`` (the global mean of
 its last feature map), describe a patch at the network's end. The genre head also reads the
