@@ -425,7 +425,7 @@ def main(argv: list[str] | None = None) -> int:
     head_probs = tempered_oof_probs(oof, clips, cols, True, temperature, len(single), len(classes))
     y_single = np.array([classes.index(g) for g in single_labels])
     if not args.quick:
-        report["genre"]["vote_spaces"] = vote_space_report(clips, single, y_single, folds, classes, results)
+        report["genre"]["vote_spaces"] = vote_space_report(clips, single, y_single, folds, classes, results, votes)
         log(f"genre vote spaces: {report['genre']['vote_spaces']}")
     k, weight = GENRE_VOTE
     report["genre"]["vote_setting"], nested, grid = neighbours.kept_setting_report(head_probs, votes, y_single, folds, GENRE_VOTE)
@@ -524,20 +524,28 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def vote_space_report(clips: list[Clip], single: np.ndarray, y: np.ndarray, folds: list[np.ndarray], classes: tuple[str, ...], results: dict) -> dict:
+def vote_space_report(
+    clips: list[Clip], single: np.ndarray, y: np.ndarray, folds: list[np.ndarray], classes: tuple[str, ...], results: dict,
+    votes_without_taps: dict[int, np.ndarray],
+) -> dict:
     """Both per-patch heads of the final kind, with and without the taps, each blended with a vote
-    over the blocks with and without the taps: the best setting's top-1 and the nested figure."""
+    over the blocks with and without the taps: the best setting's top-1 and the nested figure.
+    ``votes_without_taps``: the out-of-fold votes over ``GENRE_VOTE_BLOCKS``, already computed."""
     kind = GENRE_FINAL[1:]
-    heads = {name: v for name, v in results.items() if tuple(v[0]["config"].values())[1:] == kind}
+    head_probs = {}  # head blocks -> its tempered out-of-fold track probabilities
+    for table, oof, temperature in (v for v in results.values() if tuple(v[0]["config"].values())[1:] == kind):
+        blocks = tuple(table["config"]["blocks"])
+        head_probs[blocks] = tempered_oof_probs(oof, clips, block_columns(blocks), True, temperature, len(single), len(classes))
+    with_taps = GENRE_VOTE_BLOCKS + TAPS
+    labels, groups = [classes[j] for j in y], [clips[i].group for i in single]
+    votes = {
+        GENRE_VOTE_BLOCKS: votes_without_taps,
+        with_taps: neighbours.out_of_fold_votes([clips[i].x[:, block_columns(with_taps)] for i in single], labels, groups, folds, classes, with_taps),
+    }  # fmt: skip
     out = {}
-    for vote_blocks in (GENRE_VOTE_BLOCKS, GENRE_VOTE_BLOCKS + TAPS):
-        cols = block_columns(vote_blocks)
-        labels, groups = [classes[j] for j in y], [clips[i].group for i in single]
-        votes = neighbours.out_of_fold_votes([clips[i].x[:, cols] for i in single], labels, groups, folds, classes, vote_blocks)
-        for table, oof, temperature in heads.values():
-            head_blocks = tuple(table["config"]["blocks"])
-            probs = tempered_oof_probs(oof, clips, block_columns(head_blocks), True, temperature, len(single), len(classes))
-            (k, weight), nested, grid = neighbours.choose_blend(probs, votes, y, folds)
+    for vote_blocks, space_votes in votes.items():
+        for head_blocks, probs in head_probs.items():
+            (k, weight), nested, grid = neighbours.choose_blend(probs, space_votes, y, folds)
             key = f"head {'with' if TAPS[0] in head_blocks else 'without'} taps, vote {'with' if TAPS[0] in vote_blocks else 'without'} taps"
             out[key] = {"k": k, "weight": weight, "accuracy": grid[f"k={k}, weight={weight}"], "nested_accuracy": nested}
     return out
