@@ -198,7 +198,7 @@ class Analyzer:
         genre = heads.genre
         x_genre = feature_matrix(feats, genre.head.blocks, genre_rows)
         patch_shares = genre.shares(x_genre, feats.audioset[genre_rows])
-        # The shipped vote reads the head's own blocks: reuse the matrix rather than build it twice.
+        # The shipped vote reads fewer blocks than the head (no taps); a vote over the head's own blocks reuses its matrix.
         x_vote = x_genre if genre.vote_blocks == genre.head.blocks else feature_matrix(feats, genre.vote_blocks, genre_rows)
         track_shares = genre.track_shares(patch_shares, x_vote)
         mood = heads.mood.probs(feature_matrix(feats, heads.mood.head.blocks, genre_rows)) if is_music else np.zeros(len(MOODS))

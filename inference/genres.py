@@ -2,18 +2,18 @@
 
 The shares come from a trained head (``models/genre_head.npz``, made by ``models/train_heads.py``
 from ../shared/data/train): a shrinkage linear discriminant over both models' outputs for one
-patch (musicnn's embedding, tags and pooled features, EfficientAT's embedding and AudioSet class
-logits), with a softmax temperature fitted on held-out folds so the shares are calibrated. A
-track's breakdown is the mean of its voting patches' shares, blended with a vote of the training
-clips nearest to the whole track (``models/genre_neighbours.npz``,
-:class:`inference.heads.NeighbourVote`). On the training folds the blend scores 0.801 against the
-head's 0.789 alone (0.789 nested: models/MODEL_CARD.md says what that means).
+patch (musicnn's embedding, tags and pooled features, EfficientAT's embedding, AudioSet class
+logits and inner-block taps), with a softmax temperature fitted on held-out folds so the shares
+are calibrated. A track's breakdown is the mean of its voting patches' shares, blended with a
+vote of the training clips nearest to the whole track (``models/genre_neighbours.npz``,
+:class:`inference.heads.NeighbourVote`). On the training folds the blend scores 0.811 against the
+head's 0.789 alone; redrawn folds give 0.79-0.80 (models/MODEL_CARD.md).
 
 Punk has no training clip. It is covered by the AudioSet model's own "Punk rock" class: punk takes
 part of rock's (and metal's) share, in proportion to AudioSet's Punk rock probability against its
 Rock music / Heavy metal probability, and at most ``PUNK_MAX_PART`` of it (:func:`split_punk`).
 Measured on ../shared/data/train: without that cap 34 of the 180 rock and metal clips came out
-punk; with it none does, and the devset's punk clip shows punk at 13 % next to rock, metal and pop.
+punk; with it none does, and the devset's punk clip shows punk at 12 % next to rock, metal and pop.
 """
 
 from __future__ import annotations
